@@ -1,0 +1,296 @@
+//! Local derivative rules, and the conventions at kinks and domain edges.
+//!
+//! Every built-in engine takes its local derivatives from this one module, so
+//! forward and reverse mode agree by construction on what a derivative *is* at
+//! a point where the mathematics leaves a choice. The oracle does not use this
+//! module: it derives its references independently and checks engines against
+//! the table below where a kink or edge lies inside its stencil.
+//!
+//! | operation | point | derivative given | follows |
+//! |---|---|---|---|
+//! | `abs x` | `x = ±0` | `0` | PyTorch (`sign(0) = 0`) |
+//! | `relu x` | `x = 0` | `0` | PyTorch and JAX |
+//! | `max(a, b)`, `min(a, b)` | `a = b` | `½` to each argument | PyTorch `maximum`/`minimum`, JAX |
+//! | `sqrt x` | `x = 0` | `+∞` | PyTorch and JAX (`0.5 / √x`) |
+//! | `cbrt x` | `x = 0` | `+∞` | PyTorch and JAX |
+//! | `ln x`, `recip x` | `x = ±0` | `1/x` and `−1/x²` (so `±∞`, `−∞`) | PyTorch and JAX |
+//! | `asin x`, `acos x` | `x = ±1` | `±∞` | PyTorch and JAX |
+//! | `powf(a, b)`, ∂/∂a | `b = 0` | `0` (also at `a = 0`) | PyTorch and JAX mask `b = 0` |
+//! | `powf(a, b)`, ∂/∂a | `a = 0, b > 0` | `b·0^(b−1)`: `+∞` for `b < 1`, `1` for `b = 1`, `0` for `b > 1` | PyTorch and JAX |
+//! | `powf(a, b)`, ∂/∂b | `a = 0, b ≥ 0` | `0` | PyTorch (masked) and JAX (`log` of a replaced zero) |
+//! | `powf(a, b)`, ∂/∂b | `a < 0` | `NaN` (`aᵇ·ln a`; not defined near integer `b`) | PyTorch and JAX |
+//! | `powi(x, n)` | `n = 0` | `0` everywhere, including `x = 0` | PyTorch and JAX |
+//! | `atan2(y, x)` | `x = y = 0` | `NaN` for both (`0/0`) | PyTorch and JAX |
+//! | `hypot(a, b)` | `a = b = 0` | `0` for both (a subgradient) | `torch.linalg.vector_norm` at the zero vector |
+//! | `logsumexp(x)` | result `±∞` | the entries equal to the result share `1` equally, others `0` | the limit along equal entries |
+//! | `select` (branch) | any | the derivative of the side taken; the comparison is not differentiated | every tracing framework |
+//! | any | tangent or adjoint exactly `0` | contributes `0`, even through a non-finite partial | tape engines skip unreached nodes (PyTorch) |
+//!
+//! The last row is what keeps an unused intermediate at a singular point,
+//! such as `ln 0` in a branch not taken, from turning a gradient into NaN
+//! through `0·∞`.
+//!
+//! Accuracy choices: `tanh′` is computed as `sech²` (not `1 − tanh²`, which
+//! loses every bit for large arguments), the softplus derivative as a stable
+//! sigmoid, the `logsumexp` partials as `exp(xᵢ − result)`, and the inverse
+//! trigonometric derivatives from `(1 − x)(1 + x)` rather than `1 − x²`.
+
+use crate::ops::{BinaryOp, UnaryOp};
+use crate::Scalar;
+use std::cmp::Ordering;
+
+#[inline]
+fn c<T: Scalar>(v: f64) -> T {
+    T::from_f64(v)
+}
+
+/// The value and derivative of a unary operation at `x`.
+#[inline]
+pub fn unary<T: Scalar>(op: UnaryOp, x: &T) -> (T, T) {
+    match op {
+        UnaryOp::Neg => (-x.clone(), c(-1.0)),
+        UnaryOp::Recip => {
+            let v = x.recip();
+            let d = -(v.clone() * v.clone());
+            (v, d)
+        }
+        UnaryOp::Sqrt => {
+            let v = x.sqrt();
+            let d = c::<T>(0.5) / v.clone();
+            (v, d)
+        }
+        UnaryOp::Cbrt => {
+            let v = x.cbrt();
+            let d = (c::<T>(3.0) * v.clone() * v.clone()).recip();
+            (v, d)
+        }
+        UnaryOp::Exp => {
+            let v = x.exp();
+            (v.clone(), v)
+        }
+        UnaryOp::Expm1 => (x.expm1(), x.exp()),
+        UnaryOp::Ln => (x.ln(), x.recip()),
+        UnaryOp::Log1p => (x.log1p(), (c::<T>(1.0) + x.clone()).recip()),
+        UnaryOp::Sin => (x.sin(), x.cos()),
+        UnaryOp::Cos => (x.cos(), -x.sin()),
+        UnaryOp::Tan => {
+            let v = x.tan();
+            let d = c::<T>(1.0) + v.clone() * v.clone();
+            (v, d)
+        }
+        UnaryOp::Asin => (x.asin(), one_minus_square(x).sqrt().recip()),
+        UnaryOp::Acos => (x.acos(), -one_minus_square(x).sqrt().recip()),
+        UnaryOp::Atan => (x.atan(), (c::<T>(1.0) + x.clone() * x.clone()).recip()),
+        UnaryOp::Sinh => (x.sinh(), x.cosh()),
+        UnaryOp::Cosh => (x.cosh(), x.sinh()),
+        UnaryOp::Tanh => {
+            let sech = x.cosh().recip();
+            (x.tanh(), sech.clone() * sech)
+        }
+        UnaryOp::Abs => {
+            let d = match x.primal_cmp(&c(0.0)) {
+                Some(Ordering::Greater) => c(1.0),
+                Some(Ordering::Less) => c(-1.0),
+                Some(Ordering::Equal) => c(0.0),
+                None => c(f64::NAN),
+            };
+            (x.abs(), d)
+        }
+        UnaryOp::Relu => {
+            let d = match x.primal_cmp(&c(0.0)) {
+                Some(Ordering::Greater) => c(1.0),
+                Some(_) => c(0.0),
+                None => c(f64::NAN),
+            };
+            (x.relu(), d)
+        }
+        UnaryOp::Softplus => (x.softplus(), sigmoid(x)),
+    }
+}
+
+/// `(1 − x)(1 + x)`, which keeps its bits near `x = ±1`.
+#[inline]
+fn one_minus_square<T: Scalar>(x: &T) -> T {
+    (c::<T>(1.0) - x.clone()) * (c::<T>(1.0) + x.clone())
+}
+
+/// The logistic function `1 / (1 + e^-x)`, evaluated without overflow.
+#[inline]
+fn sigmoid<T: Scalar>(x: &T) -> T {
+    if x.ge(&c(0.0)) {
+        (c::<T>(1.0) + (-x.clone()).exp()).recip()
+    } else {
+        let e = x.exp();
+        e.clone() / (c::<T>(1.0) + e)
+    }
+}
+
+/// The value and the two partial derivatives of a binary operation.
+#[inline]
+pub fn binary<T: Scalar>(op: BinaryOp, a: &T, b: &T) -> (T, T, T) {
+    match op {
+        BinaryOp::Add => (a.clone() + b.clone(), c(1.0), c(1.0)),
+        BinaryOp::Sub => (a.clone() - b.clone(), c(1.0), c(-1.0)),
+        BinaryOp::Mul => (a.clone() * b.clone(), b.clone(), a.clone()),
+        BinaryOp::Div => {
+            let v = a.clone() / b.clone();
+            let db = -(v.clone() / b.clone());
+            (v, b.recip(), db)
+        }
+        BinaryOp::Powf => {
+            let v = a.powf(b);
+            let da = if b.is_zero() {
+                c(0.0)
+            } else {
+                b.clone() * a.powf(&(b.clone() - c(1.0)))
+            };
+            let db = if a.is_zero() && b.ge(&c(0.0)) {
+                c(0.0)
+            } else {
+                v.clone() * a.ln()
+            };
+            (v, da, db)
+        }
+        BinaryOp::Atan2 => {
+            // atan2(y, x): ∂/∂y = x/r², ∂/∂x = −y/r², scaled by r to avoid overflow.
+            let r = a.hypot(b);
+            let dy = (b.clone() / r.clone()) / r.clone();
+            let dx = (-(a.clone() / r.clone())) / r;
+            (a.atan2(b), dy, dx)
+        }
+        BinaryOp::Min => select_extreme(a, b, Ordering::Less),
+        BinaryOp::Max => select_extreme(a, b, Ordering::Greater),
+        BinaryOp::Hypot => {
+            let h = a.hypot(b);
+            if h.is_zero() {
+                (h, c(0.0), c(0.0))
+            } else {
+                let da = a.clone() / h.clone();
+                let db = b.clone() / h.clone();
+                (h, da, db)
+            }
+        }
+    }
+}
+
+/// `min` (want `Less`) or `max` (want `Greater`) with the tie rule of the table.
+#[inline]
+fn select_extreme<T: Scalar>(a: &T, b: &T, want: Ordering) -> (T, T, T) {
+    match a.primal_cmp(b) {
+        Some(Ordering::Equal) => (a.clone(), c(0.5), c(0.5)),
+        Some(o) if o == want => (a.clone(), c(1.0), c(0.0)),
+        Some(_) => (b.clone(), c(0.0), c(1.0)),
+        None => (c(f64::NAN), c(f64::NAN), c(f64::NAN)),
+    }
+}
+
+/// The value and derivative of `x^n` for an integer `n`.
+#[inline]
+pub fn powi<T: Scalar>(x: &T, n: i32) -> (T, T) {
+    let d = if n == 0 {
+        c(0.0)
+    } else {
+        c::<T>(f64::from(n)) * x.powi(n - 1)
+    };
+    (x.powi(n), d)
+}
+
+/// The value of `logsumexp(xs)`, and each partial derivative handed to
+/// `partial(i, ∂/∂xᵢ)`: the softmax `exp(xᵢ − m) / Σ exp(xⱼ − m)` shifted by
+/// the largest entry `m`, so huge entries neither overflow nor lose bits.
+#[inline]
+pub fn logsumexp<T: Scalar>(xs: &[T], mut partial: impl FnMut(usize, T)) -> T {
+    let v = T::logsumexp(xs);
+    if v.to_f64().is_infinite() {
+        let k = xs.iter().filter(|x| x.eq_primal(&v)).count().max(1);
+        let share = 1.0 / k as f64;
+        for (i, x) in xs.iter().enumerate() {
+            partial(i, c(if x.eq_primal(&v) { share } else { 0.0 }));
+        }
+    } else {
+        let m = xs
+            .iter()
+            .fold(&xs[0], |m, x| if x.gt(m) { x } else { m })
+            .clone();
+        let shifted: Vec<T> = xs.iter().map(|x| (x.clone() - m.clone()).exp()).collect();
+        let total = shifted
+            .iter()
+            .skip(1)
+            .fold(shifted[0].clone(), |s, e| s + e.clone());
+        for (i, e) in shifted.into_iter().enumerate() {
+            partial(i, e / total.clone());
+        }
+    }
+    v
+}
+
+/// `partial · tangent`, except that an exactly zero tangent gives zero even
+/// when the partial is infinite or NaN (the last row of the table).
+#[inline]
+pub fn chain(partial: f64, tangent: f64) -> f64 {
+    if tangent == 0.0 {
+        0.0
+    } else {
+        partial * tangent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kink_conventions() {
+        assert_eq!(unary(UnaryOp::Abs, &0.0).1, 0.0);
+        assert_eq!(unary(UnaryOp::Abs, &-0.0).1, 0.0);
+        assert_eq!(unary(UnaryOp::Relu, &0.0).1, 0.0);
+        assert_eq!(binary(BinaryOp::Max, &2.0, &2.0), (2.0, 0.5, 0.5));
+        assert_eq!(binary(BinaryOp::Min, &2.0, &2.0), (2.0, 0.5, 0.5));
+        assert_eq!(unary(UnaryOp::Sqrt, &0.0).1, f64::INFINITY);
+        assert_eq!(binary(BinaryOp::Hypot, &0.0, &0.0), (0.0, 0.0, 0.0));
+        let (_, dy, dx) = binary(BinaryOp::Atan2, &0.0, &0.0);
+        assert!(dy.is_nan() && dx.is_nan());
+        assert_eq!(powi(&0.0, 0), (1.0, 0.0));
+    }
+
+    #[test]
+    fn pow_at_zero_base() {
+        assert_eq!(
+            binary(BinaryOp::Powf, &0.0, &0.5),
+            (0.0, f64::INFINITY, 0.0)
+        );
+        assert_eq!(binary(BinaryOp::Powf, &0.0, &2.0), (0.0, 0.0, 0.0));
+        assert_eq!(binary(BinaryOp::Powf, &0.0, &2.5), (0.0, 0.0, 0.0));
+        assert_eq!(binary(BinaryOp::Powf, &0.0, &0.0), (1.0, 0.0, 0.0));
+        assert_eq!(binary(BinaryOp::Powf, &0.0, &1.0), (0.0, 1.0, 0.0));
+        let (v, da, db) = binary(BinaryOp::Powf, &-2.0, &3.0);
+        assert_eq!((v, da), (-8.0, 12.0));
+        assert!(db.is_nan());
+    }
+
+    #[test]
+    fn logsumexp_partials_are_stable() {
+        let mut p = vec![0.0; 2];
+        let v = logsumexp(&[1000.0, 1000.0], |i, d| p[i] = d);
+        assert_eq!(v, 1000.0 + std::f64::consts::LN_2);
+        assert_eq!(p, vec![0.5, 0.5]);
+        let mut p = vec![0.0; 4];
+        let v = logsumexp(&[f64::NEG_INFINITY; 4], |i, d| p[i] = d);
+        assert_eq!(v, f64::NEG_INFINITY);
+        assert_eq!(p, vec![0.25; 4]);
+    }
+
+    #[test]
+    fn tanh_derivative_keeps_bits_for_large_arguments() {
+        let (_, d) = unary(UnaryOp::Tanh, &20.0);
+        let exact = 4.0 * (-40.0f64).exp() / (1.0 + (-40.0f64).exp()).powi(2);
+        assert!((d - exact).abs() <= 4.0 * f64::EPSILON * exact);
+    }
+
+    #[test]
+    fn chain_treats_zero_tangent_as_structural() {
+        assert_eq!(chain(f64::INFINITY, 0.0), 0.0);
+        assert_eq!(chain(f64::NAN, 0.0), 0.0);
+        assert_eq!(chain(2.0, 3.0), 6.0);
+    }
+}

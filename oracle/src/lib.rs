@@ -1,0 +1,1 @@
+//! Reference derivatives in arbitrary precision.

@@ -1,0 +1,2 @@
+//! What adcheck checks: generated programs, the pitfall catalogue, consistency
+//! properties and the conformance API. Filled in by the suites issue.
