@@ -1,1 +1,663 @@
-//! Reference derivatives in arbitrary precision.
+//! Reference derivatives in arbitrary precision, and verdicts on engines.
+//!
+//! The oracle knows each derivative two independent ways, both in MPFR
+//! (default 256 bits):
+//!
+//! 1. **symbolic** ([`Graph`]): the program becomes a hash-consed expression
+//!    DAG, differentiated into new DAGs by textbook rules that share no code
+//!    with the engines, then evaluated;
+//! 2. **finite differences** ([`fd`]): central stencils with power-of-two
+//!    steps, Richardson extrapolation, an error estimate and a self-check at
+//!    doubled precision.
+//!
+//! [`Oracle::reference`] computes both for one quantity (J·v, uᵀJ, a
+//! gradient, a Jacobian, H·v) at one point, checks that they agree, and
+//! keeps the result so that any number of engines can be judged against it
+//! with [`Oracle::judge`].
+//!
+//! # Reading a verdict
+//!
+//! - **Pass** `{ bits_correct, ulps }`: the engine is within the tolerance
+//!   of the correctly rounded reference. `bits_correct` counts the leading
+//!   bits it reproduces (53 = correctly rounded or better); `ulps` is its
+//!   distance in units in the last place.
+//! - **Fail** `{ expected, got, evidence }`: outside the tolerance while the
+//!   references agree (or, at a kink, the engine differs from the declared
+//!   convention). The evidence gives the MPFR value, the finite-difference
+//!   estimate with its error bound, the tolerance and the symbolic formula.
+//! - **Inconclusive** `{ reason }`: neither can be claimed, for a named
+//!   [`InconclusiveReason`]: a branch switch (the `f64` evaluation takes
+//!   another path than the exact one, or the derivative is undefined at a
+//!   kink), a domain edge inside the stencil, a primal that is not finite, an
+//!   ill-conditioned primal (the engine's error is the program's), or the
+//!   references disagreeing.
+//!
+//! The tolerance is mixed: `|got − r| ≤ ε·(relative·|r| + per_op·L·M)` where
+//! `r` is the exact reference, `L` the program length and `M` the sum over
+//! derivative paths of the products of absolute partials (the scale at which
+//! any summation order's rounding lives; see [`Graph::magnitudes`]).
+//!
+//! ```
+//! use adcheck_engines::{Program, Engine, reverse::ReverseEngine};
+//! use adcheck_oracle::{Oracle, Quantity};
+//!
+//! let p = Program::parse("input x y\nz = mul x y\nw = sin x\nv = add z w\noutput v")?;
+//! let x = [0.5, 2.0];
+//! let oracle = Oracle::default();
+//! let reference = oracle.reference(&p, &x, &Quantity::Gradient)?;
+//! let got = ReverseEngine.gradient(&p, &x)?;
+//! for verdict in oracle.judge(&reference, &got.derivative)? {
+//!     assert!(verdict.is_pass(), "{verdict:?}");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod expr;
+pub mod fd;
+mod logged;
+mod mp;
+mod verdict;
+
+pub use expr::{Cmp, Graph, Node, NodeId, Plan};
+pub use fd::{FdConfig, FdEstimate, FdStatus};
+pub use logged::{with_branch_log, Logged};
+pub use mp::{precision, with_precision, Mp, DEFAULT_PRECISION};
+pub use verdict::{bits_correct, ulp_of, ulps, InconclusiveReason, Verdict};
+
+use adcheck_engines::{Differentiable, Program, Scalar};
+use rug::Float;
+
+/// What to differentiate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Quantity {
+    /// `J·v` (m entries).
+    Jvp(Vec<f64>),
+    /// `uᵀJ` (n entries).
+    Vjp(Vec<f64>),
+    /// `∇f` of a scalar function (n entries).
+    Gradient,
+    /// The Jacobian, row-major (m·n entries).
+    Jacobian,
+    /// `H·v` of a scalar function (n entries).
+    Hvp(Vec<f64>),
+}
+
+impl Quantity {
+    /// A short name: `jvp`, `vjp`, `gradient`, `jacobian`, `hvp`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Quantity::Jvp(_) => "jvp",
+            Quantity::Vjp(_) => "vjp",
+            Quantity::Gradient => "gradient",
+            Quantity::Jacobian => "jacobian",
+            Quantity::Hvp(_) => "hvp",
+        }
+    }
+}
+
+/// Why the oracle refused a request.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum OracleError {
+    /// The point has the wrong length.
+    #[error("the program takes {expected} inputs, the point has {got}")]
+    InputLength {
+        /// `n`.
+        expected: usize,
+        /// Given.
+        got: usize,
+    },
+    /// A direction or cotangent has the wrong length or a non-finite entry.
+    #[error("the {what} must have {expected} finite entries")]
+    BadSeed {
+        /// Which vector.
+        what: &'static str,
+        /// The length required.
+        expected: usize,
+    },
+    /// A gradient or H·v of a function with several outputs.
+    #[error("{what} needs a scalar function, this one has {outputs} outputs")]
+    NotScalar {
+        /// `gradient` or `hvp`.
+        what: &'static str,
+        /// `m`.
+        outputs: usize,
+    },
+    /// The engine's answer has the wrong number of entries.
+    #[error("expected {expected} entries, the engine gave {got}")]
+    AnswerLength {
+        /// Entries in the reference.
+        expected: usize,
+        /// Entries given.
+        got: usize,
+    },
+}
+
+/// The oracle's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OracleConfig {
+    /// MPFR working precision in bits.
+    pub precision: u32,
+    /// Finite-difference settings.
+    pub fd: FdConfig,
+    /// Multiple of `ε·|r|` allowed (the relative part of the tolerance).
+    pub relative: f64,
+    /// Multiple of `ε·L·M` allowed (the path-magnitude part).
+    pub per_op: f64,
+    /// A primal that has lost more bits than this in `f64` is ill-conditioned.
+    pub ill_conditioned_bits: f64,
+    /// Seed for the random directions of the finite-difference cross-check.
+    pub seed: u64,
+}
+
+impl Default for OracleConfig {
+    fn default() -> Self {
+        OracleConfig {
+            precision: DEFAULT_PRECISION,
+            fd: FdConfig::default(),
+            relative: 4.0,
+            per_op: 2.0,
+            ill_conditioned_bits: 8.0,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// How far the finite differences back the symbolic value of an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// The references agree within their error estimates.
+    Confirmed,
+    /// A kink or branch lies inside the stencil: the symbolic value (the
+    /// declared convention) stands alone.
+    Kink,
+    /// The stencil leaves the domain: the symbolic value stands alone.
+    DomainEdge,
+    /// The references disagree, or the differences failed their self-check.
+    Disagreement,
+}
+
+/// One entry of a [`Reference`].
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The symbolic value in MPFR.
+    pub exact: Float,
+    /// `exact` correctly rounded to `f64`.
+    pub rounded: f64,
+    /// The path magnitude `M` of the entry.
+    pub magnitude: f64,
+    /// How far the finite differences back it.
+    pub support: Support,
+    /// The finite-difference estimate behind `support`, rounded, and its
+    /// error bound (for a cross-check along a random direction, the
+    /// directional value).
+    pub fd: Option<(f64, f64)>,
+    node: NodeId,
+}
+
+/// Both references for one quantity at one point, ready to judge engines.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    /// Which quantity.
+    pub quantity: Quantity,
+    /// The entries, in the engine's order.
+    pub entries: Vec<Entry>,
+    /// The exact outputs, rounded to `f64`.
+    pub primal: Vec<f64>,
+    /// Whether the outputs are finite in `f64` and exactly.
+    pub primal_finite: bool,
+    /// The most bits any program value lost in `f64` against MPFR.
+    pub lost_bits: f64,
+    /// Whether `f64` evaluation takes the exact evaluation's branches.
+    pub f64_path_matches: bool,
+    /// What the finite differences saw.
+    pub fd_status: FdStatus,
+    /// Function evaluations the finite differences spent.
+    pub fd_evaluations: usize,
+    program_len: usize,
+    graph: Graph,
+}
+
+impl Reference {
+    /// The symbolic formula of entry `k` (cut off after `limit` characters).
+    pub fn formula(&self, k: usize, limit: usize) -> String {
+        self.graph.formula(self.entries[k].node, limit)
+    }
+}
+
+/// The oracle: computes [`Reference`]s and judges engines against them.
+#[derive(Clone, Debug, Default)]
+pub struct Oracle {
+    /// Its settings.
+    pub config: OracleConfig,
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn check_seed(what: &'static str, seed: &[f64], expected: usize) -> Result<(), OracleError> {
+    if seed.len() == expected && seed.iter().all(|s| s.is_finite()) {
+        Ok(())
+    } else {
+        Err(OracleError::BadSeed { what, expected })
+    }
+}
+
+/// How many bits of the exact value `exact` the `f64` value `got` has lost
+/// beyond rounding (0 for a correctly rounded value).
+fn bits_lost(got: f64, exact: &Float) -> f64 {
+    53.0 - bits_correct(got, exact).min(53.0)
+}
+
+/// One comparison of the two references: `Σ aᵢ·FDᵢ ≈ Σ bₖ·exactₖ`, which
+/// backs the entries `k` it involves.
+struct Check {
+    fd_weights: Vec<(usize, f64)>,
+    entry_weights: Vec<(usize, f64)>,
+}
+
+/// The symbolic side of a quantity: the entries' nodes, and how finite
+/// differences of `fd_of` along `fd_direction` check them.
+struct Plan2 {
+    roots: Vec<NodeId>,
+    fd_of: Vec<NodeId>,
+    fd_direction: Vec<f64>,
+    checks: Vec<Check>,
+}
+
+fn unit_vector(graph: &mut Graph, n: usize, j: usize) -> Vec<NodeId> {
+    (0..n)
+        .map(|k| graph.constant(if k == j { 1.0 } else { 0.0 }))
+        .collect()
+}
+
+fn jacobian_columns(graph: &mut Graph, outputs: &[NodeId], n: usize) -> Vec<Vec<NodeId>> {
+    (0..n)
+        .map(|j| {
+            let e = unit_vector(graph, n, j);
+            graph.derivative(outputs, &e)
+        })
+        .collect()
+}
+
+fn per_entry_checks(count: usize) -> Vec<Check> {
+    (0..count)
+        .map(|k| Check {
+            fd_weights: vec![(k, 1.0)],
+            entry_weights: vec![(k, 1.0)],
+        })
+        .collect()
+}
+
+impl Oracle {
+    /// An oracle with the given settings.
+    pub fn new(config: OracleConfig) -> Self {
+        Oracle { config }
+    }
+
+    /// A direction for the cross-check, fixed by the seed and the point, with
+    /// dyadic entries in `[−1, 1]` so stencil points stay exact.
+    fn direction(&self, x: &[f64]) -> Vec<f64> {
+        let mut state = self.config.seed;
+        for v in x {
+            state ^= v.to_bits();
+            splitmix(&mut state);
+        }
+        (0..x.len())
+            .map(|_| {
+                let r = splitmix(&mut state);
+                let magnitude = ((r >> 1) % 8 + 1) as f64 / 8.0;
+                if r & 1 == 0 {
+                    magnitude
+                } else {
+                    -magnitude
+                }
+            })
+            .collect()
+    }
+
+    /// Computes both references for `quantity` of `p` at `x` and checks
+    /// their agreement.
+    pub fn reference(
+        &self,
+        p: &Program,
+        x: &[f64],
+        quantity: &Quantity,
+    ) -> Result<Reference, OracleError> {
+        let (n, m) = (p.n_inputs(), p.n_outputs());
+        if x.len() != n {
+            return Err(OracleError::InputLength {
+                expected: n,
+                got: x.len(),
+            });
+        }
+        match quantity {
+            Quantity::Jvp(v) | Quantity::Hvp(v) => check_seed("direction v", v, n)?,
+            Quantity::Vjp(u) => check_seed("cotangent u", u, m)?,
+            Quantity::Gradient | Quantity::Jacobian => {}
+        }
+        if matches!(quantity, Quantity::Gradient | Quantity::Hvp(_)) && m != 1 {
+            return Err(OracleError::NotScalar {
+                what: quantity.name(),
+                outputs: m,
+            });
+        }
+        Ok(with_precision(self.config.precision, || {
+            self.reference_at_precision(p, x, quantity)
+        }))
+    }
+
+    /// Builds the symbolic entries of `quantity` and the checks that finite
+    /// differences make of them.
+    fn symbolic(
+        &self,
+        graph: &mut Graph,
+        outputs: &[NodeId],
+        x: &[f64],
+        quantity: &Quantity,
+    ) -> Plan2 {
+        let (n, m) = (x.len(), outputs.len());
+        match quantity {
+            Quantity::Jvp(v) => {
+                let t: Vec<NodeId> = v.iter().map(|&c| graph.constant(c)).collect();
+                Plan2 {
+                    roots: graph.derivative(outputs, &t),
+                    fd_of: outputs.to_vec(),
+                    fd_direction: v.clone(),
+                    checks: per_entry_checks(m),
+                }
+            }
+            Quantity::Hvp(v) => {
+                let gradient: Vec<NodeId> = jacobian_columns(graph, outputs, n)
+                    .into_iter()
+                    .map(|c| c[0])
+                    .collect();
+                let t: Vec<NodeId> = v.iter().map(|&c| graph.constant(c)).collect();
+                Plan2 {
+                    roots: graph.derivative(&gradient, &t),
+                    fd_of: gradient,
+                    fd_direction: v.clone(),
+                    checks: per_entry_checks(n),
+                }
+            }
+            Quantity::Vjp(_) | Quantity::Gradient => {
+                let u = match quantity {
+                    Quantity::Vjp(u) => u.clone(),
+                    _ => vec![1.0],
+                };
+                let columns = jacobian_columns(graph, outputs, n);
+                let zero = graph.constant(0.0);
+                let roots = columns
+                    .iter()
+                    .map(|column| {
+                        let mut total = zero;
+                        for (i, &ui) in u.iter().enumerate() {
+                            let weight = graph.constant(ui);
+                            let term = graph.mul(weight, column[i]);
+                            total = graph.add(total, term);
+                        }
+                        total
+                    })
+                    .collect();
+                let w = self.direction(x);
+                Plan2 {
+                    roots,
+                    fd_of: outputs.to_vec(),
+                    checks: vec![Check {
+                        fd_weights: u.iter().copied().enumerate().collect(),
+                        entry_weights: w.iter().copied().enumerate().collect(),
+                    }],
+                    fd_direction: w,
+                }
+            }
+            Quantity::Jacobian => {
+                let columns = jacobian_columns(graph, outputs, n);
+                let roots = (0..m)
+                    .flat_map(|i| columns.iter().map(move |c| c[i]))
+                    .collect();
+                let w = self.direction(x);
+                Plan2 {
+                    roots,
+                    fd_of: outputs.to_vec(),
+                    checks: (0..m)
+                        .map(|i| Check {
+                            fd_weights: vec![(i, 1.0)],
+                            entry_weights: (0..n).map(|j| (i * n + j, w[j])).collect(),
+                        })
+                        .collect(),
+                    fd_direction: w,
+                }
+            }
+        }
+    }
+
+    fn reference_at_precision(&self, p: &Program, x: &[f64], quantity: &Quantity) -> Reference {
+        let prec = self.config.precision;
+        let mut graph = Graph::new();
+        let value_nodes = graph.add_program(p);
+        let outputs: Vec<NodeId> = p
+            .outputs()
+            .iter()
+            .map(|&o| value_nodes[o as usize])
+            .collect();
+        let x_mp: Vec<Mp> = x.iter().map(|&v| Mp::from_f64(v)).collect();
+
+        // The primal along the f64 path and the exact path; conditioning.
+        let all_values = graph.plan(&value_nodes);
+        let x64: Vec<Logged<f64>> = x.iter().map(|&v| Logged(v)).collect();
+        let (values64, log64) = with_branch_log(|| graph.evaluate(&all_values, &x64));
+        let x_logged: Vec<Logged<Mp>> = x_mp.iter().cloned().map(Logged).collect();
+        let (values_mp, log_mp) = with_branch_log(|| graph.evaluate(&all_values, &x_logged));
+        let mut lost_bits = 0.0f64;
+        for &id in &value_nodes {
+            if let (Some(a), Some(b)) = (&values64[id as usize], &values_mp[id as usize]) {
+                let exact = &(b.0).0;
+                if exact.is_finite() {
+                    lost_bits = lost_bits.max(bits_lost(a.0, exact));
+                }
+            }
+        }
+        let output_value = |values: &[Option<Logged<Mp>>], o: NodeId| {
+            values[o as usize].as_ref().map_or(f64::NAN, |v| v.to_f64())
+        };
+        let primal: Vec<f64> = outputs
+            .iter()
+            .map(|&o| output_value(&values_mp, o))
+            .collect();
+        let primal_finite = primal.iter().all(|v| v.is_finite())
+            && outputs.iter().all(|&o| {
+                values64[o as usize]
+                    .as_ref()
+                    .is_some_and(|v| v.0.is_finite())
+            });
+
+        // The symbolic entries.
+        let plan = self.symbolic(&mut graph, &outputs, x, quantity);
+        let roots_plan = graph.plan(&plan.roots);
+        let values = graph.evaluate(&roots_plan, &x_mp);
+        let magnitudes = graph.magnitudes(&roots_plan, &values);
+        let exact: Vec<Float> = plan
+            .roots
+            .iter()
+            .map(|&r| {
+                values[r as usize]
+                    .as_ref()
+                    .map_or_else(|| Mp::nan().0, |v| v.0.clone())
+            })
+            .collect();
+
+        // The finite differences, and their agreement with each entry.
+        let fd_plan = graph.plan(&plan.fd_of);
+        let mut f = |point: &[Mp]| -> Vec<Mp> {
+            let logged: Vec<Logged<Mp>> = point.iter().cloned().map(Logged).collect();
+            let vals = graph.evaluate(&fd_plan, &logged);
+            fd_plan
+                .roots()
+                .iter()
+                .map(|&r| {
+                    vals[r as usize]
+                        .as_ref()
+                        .map_or_else(Mp::nan, |v| v.0.clone())
+                })
+                .collect()
+        };
+        let estimate = fd::directional(&mut f, x, &plan.fd_direction, &self.config.fd);
+        let base_support = match estimate.status {
+            FdStatus::Smooth => Support::Confirmed,
+            FdStatus::BranchSwitch => Support::Kink,
+            FdStatus::NonFinite => Support::DomainEdge,
+            FdStatus::SelfCheckFailed => Support::Disagreement,
+        };
+        let mut support = vec![base_support; exact.len()];
+        let mut fd_seen: Vec<Option<(f64, f64)>> = vec![None; exact.len()];
+        for check in &plan.checks {
+            let mut fd_value = Float::with_val(prec, 0);
+            let mut fd_error = 0.0;
+            for &(i, a) in &check.fd_weights {
+                fd_value += Float::with_val(prec, &estimate.value[i] * a);
+                fd_error += estimate.error[i] * a.abs();
+            }
+            let mut symbolic = Float::with_val(prec, 0);
+            let mut scale = 0.0;
+            for &(k, b) in &check.entry_weights {
+                symbolic += Float::with_val(prec, &exact[k] * b);
+                scale += (exact[k].to_f64().abs() + magnitudes[plan.roots[k] as usize]) * b.abs();
+            }
+            let gap = Float::with_val(prec, &fd_value - &symbolic).abs().to_f64();
+            let slack = scale * 2f64.powi(24 - prec as i32);
+            let agrees = gap.is_finite() && gap <= 2.0 * fd_error + slack;
+            for &(k, _) in &check.entry_weights {
+                fd_seen[k] = Some((fd_value.to_f64(), fd_error));
+                if support[k] == Support::Confirmed && !agrees {
+                    support[k] = Support::Disagreement;
+                }
+            }
+        }
+
+        let entries = plan
+            .roots
+            .iter()
+            .zip(exact)
+            .enumerate()
+            .map(|(k, (&node, exact))| Entry {
+                rounded: exact.to_f64(),
+                exact,
+                magnitude: magnitudes[node as usize],
+                support: support[k],
+                fd: fd_seen[k],
+                node,
+            })
+            .collect();
+        Reference {
+            quantity: quantity.clone(),
+            entries,
+            primal,
+            primal_finite,
+            lost_bits,
+            f64_path_matches: log64 == log_mp,
+            fd_status: estimate.status,
+            fd_evaluations: estimate.evaluations,
+            program_len: p.body().len(),
+            graph,
+        }
+    }
+
+    /// Judges an engine's answer (`got`, in the quantity's order) entry by
+    /// entry against `reference`.
+    pub fn judge(&self, reference: &Reference, got: &[f64]) -> Result<Vec<Verdict>, OracleError> {
+        if got.len() != reference.entries.len() {
+            return Err(OracleError::AnswerLength {
+                expected: reference.entries.len(),
+                got: got.len(),
+            });
+        }
+        Ok(got
+            .iter()
+            .enumerate()
+            .map(|(k, &g)| self.judge_entry(reference, k, g))
+            .collect())
+    }
+
+    /// The tolerance of the pass gate for an entry (see the crate docs).
+    pub fn tolerance(&self, reference: &Reference, entry: &Entry) -> f64 {
+        let len = reference.program_len.max(1) as f64;
+        f64::EPSILON
+            * (self.config.relative * entry.rounded.abs()
+                + self.config.per_op * len * entry.magnitude)
+            + 4.0 * f64::from_bits(1)
+    }
+
+    fn judge_entry(&self, reference: &Reference, k: usize, got: f64) -> Verdict {
+        let entry = &reference.entries[k];
+        let inconclusive = |reason, detail: String| Verdict::Inconclusive { reason, detail };
+        if !reference.primal_finite {
+            return inconclusive(
+                InconclusiveReason::PrimalNotFinite,
+                format!("outputs {:?}", reference.primal),
+            );
+        }
+        let tolerance = self.tolerance(reference, entry);
+        let within = if entry.exact.is_nan() || got.is_nan() {
+            entry.exact.is_nan() && got.is_nan()
+        } else if got == entry.rounded {
+            true
+        } else if !got.is_finite() || !entry.rounded.is_finite() {
+            false
+        } else {
+            let diff = Float::with_val(self.config.precision, got - &entry.exact).abs();
+            diff.to_f64() <= tolerance
+        };
+        let bits = bits_correct(got, &entry.exact);
+        if within {
+            return Verdict::Pass {
+                bits_correct: bits,
+                ulps: ulps(got, &entry.exact),
+            };
+        }
+        let evidence = || {
+            let fd = match entry.fd {
+                Some((v, e)) => format!("finite differences {v:e} ± {e:.1e}"),
+                None => "no finite differences".to_string(),
+            };
+            format!(
+                "expected {:e} (MPFR {:.40}), got {got:e}; tolerance {tolerance:.2e}; {fd} ({:?}); symbolic: {}",
+                entry.rounded,
+                entry.exact,
+                entry.support,
+                reference.formula(k, 300)
+            )
+        };
+        if !reference.f64_path_matches {
+            return inconclusive(
+                InconclusiveReason::BranchSwitch,
+                "the f64 evaluation takes another branch than the exact one".into(),
+            );
+        }
+        match entry.support {
+            Support::Disagreement => {
+                inconclusive(InconclusiveReason::OracleDisagreement, evidence())
+            }
+            Support::DomainEdge => inconclusive(InconclusiveReason::DomainEdge, evidence()),
+            Support::Kink if entry.exact.is_nan() => inconclusive(
+                InconclusiveReason::BranchSwitch,
+                "the derivative is undefined at this kink".into(),
+            ),
+            Support::Confirmed if reference.lost_bits > self.config.ill_conditioned_bits => {
+                inconclusive(
+                    InconclusiveReason::IllConditioned,
+                    format!("the f64 primal lost {:.1} bits", reference.lost_bits),
+                )
+            }
+            Support::Kink | Support::Confirmed => Verdict::Fail {
+                expected: entry.rounded,
+                got,
+                bits_correct: bits,
+                evidence: evidence(),
+            },
+        }
+    }
+}

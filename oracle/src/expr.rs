@@ -1,0 +1,775 @@
+//! Symbolic derivatives: programs as hash-consed expression DAGs.
+//!
+//! A [`Graph`] holds expression nodes; building a node that already exists
+//! returns the existing one, and the 0/1 identities and exact constant
+//! arithmetic are folded as nodes are built. [`Graph::derivative`] turns
+//! expressions into their directional derivatives, which are expressions
+//! again, so derivatives of any order come from the same rules.
+//!
+//! These rules are written here from the textbook formulas and share no code
+//! with the engines' rules. At kinks and domain edges they encode the
+//! conventions declared in `adcheck_engines::conventions`, with explicit
+//! `Select` nodes.
+
+use crate::mp::Mp;
+use adcheck_engines::ops::{BinaryOp, Comparison, UnaryOp};
+use adcheck_engines::{Differentiable, Instr, Program, Scalar};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// The index of a node in a [`Graph`].
+pub type NodeId = u32;
+
+/// The comparison of a [`Node::Select`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cmp {
+    /// `a < b`
+    Lt,
+    /// `a <= b`
+    Le,
+    /// `a == b`
+    Eq,
+}
+
+impl Cmp {
+    fn symbol(self) -> &'static str {
+        match self {
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Eq => "==",
+        }
+    }
+}
+
+/// One expression node. Children always have smaller ids.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// Input `k`.
+    Input(u32),
+    /// An exact `f64` constant, stored by its bits.
+    Const(u64),
+    /// `op(a)`.
+    Unary(UnaryOp, NodeId),
+    /// `a^n`.
+    PowI(NodeId, i32),
+    /// `op(a, b)`.
+    Binary(BinaryOp, NodeId, NodeId),
+    /// `ln Σ e^aᵢ`.
+    LogSumExp(Vec<NodeId>),
+    /// `t` when `a cmp b`, else `f`: `[a, b, t, f]`.
+    Select(Cmp, [NodeId; 4]),
+}
+
+impl Node {
+    fn children(&self) -> Vec<NodeId> {
+        match self {
+            Node::Input(_) | Node::Const(_) => vec![],
+            Node::Unary(_, a) | Node::PowI(a, _) => vec![*a],
+            Node::Binary(_, a, b) => vec![*a, *b],
+            Node::LogSumExp(xs) => xs.clone(),
+            Node::Select(_, args) => args.to_vec(),
+        }
+    }
+}
+
+/// `a + b` rounded, if that rounding is exact.
+fn exact_sum(a: f64, b: f64) -> Option<f64> {
+    let s = a + b;
+    // Two-sum: the rounding error of a + b, exactly.
+    let bb = s - a;
+    let err = (a - (s - bb)) + (b - bb);
+    (s.is_finite() && err == 0.0).then_some(s)
+}
+
+/// `a · b` rounded, if that rounding is exact.
+fn exact_product(a: f64, b: f64) -> Option<f64> {
+    let p = a * b;
+    (p.is_finite() && a.mul_add(b, -p) == 0.0 && (p != 0.0 || a == 0.0 || b == 0.0)).then_some(p)
+}
+
+/// A hash-consed expression DAG.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    index: HashMap<Node, NodeId>,
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of distinct nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node with id `id`.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id as usize]
+    }
+
+    fn intern(&mut self, node: Node) -> NodeId {
+        if let Some(&id) = self.index.get(&node) {
+            return id;
+        }
+        let id = self.nodes.len() as NodeId;
+        self.nodes.push(node.clone());
+        self.index.insert(node, id);
+        id
+    }
+
+    /// The constant `c` (must be finite or NaN-free for folding to apply).
+    pub fn constant(&mut self, c: f64) -> NodeId {
+        self.intern(Node::Const(c.to_bits()))
+    }
+
+    /// Input `k`.
+    pub fn input(&mut self, k: u32) -> NodeId {
+        self.intern(Node::Input(k))
+    }
+
+    fn as_const(&self, id: NodeId) -> Option<f64> {
+        match self.nodes[id as usize] {
+            Node::Const(bits) => Some(f64::from_bits(bits)),
+            _ => None,
+        }
+    }
+
+    fn is(&self, id: NodeId, c: f64) -> bool {
+        self.as_const(id) == Some(c)
+    }
+
+    /// `a + b`, folding zeros and exact constant sums.
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        if self.is(a, 0.0) {
+            return b;
+        }
+        if self.is(b, 0.0) {
+            return a;
+        }
+        if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b)) {
+            if let Some(s) = exact_sum(x, y) {
+                return self.constant(s);
+            }
+        }
+        let (a, b) = (a.min(b), a.max(b));
+        self.intern(Node::Binary(BinaryOp::Add, a, b))
+    }
+
+    /// `a − b`, folding zeros and exact constant differences.
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        if self.is(b, 0.0) {
+            return a;
+        }
+        if self.is(a, 0.0) {
+            return self.neg(b);
+        }
+        if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b)) {
+            if let Some(s) = exact_sum(x, -y) {
+                return self.constant(s);
+            }
+        }
+        self.intern(Node::Binary(BinaryOp::Sub, a, b))
+    }
+
+    /// `a · b`, folding zeros, ones and exact constant products. A zero
+    /// factor gives zero structurally, as the engines' zero-tangent rule does.
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        if self.is(a, 0.0) || self.is(b, 0.0) {
+            return self.constant(0.0);
+        }
+        if self.is(a, 1.0) {
+            return b;
+        }
+        if self.is(b, 1.0) {
+            return a;
+        }
+        if self.is(a, -1.0) {
+            return self.neg(b);
+        }
+        if self.is(b, -1.0) {
+            return self.neg(a);
+        }
+        if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b)) {
+            if let Some(p) = exact_product(x, y) {
+                return self.constant(p);
+            }
+        }
+        let (a, b) = (a.min(b), a.max(b));
+        self.intern(Node::Binary(BinaryOp::Mul, a, b))
+    }
+
+    /// `a / b`, folding a zero numerator and a unit denominator.
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        if self.is(a, 0.0) {
+            return self.constant(0.0);
+        }
+        if self.is(b, 1.0) {
+            return a;
+        }
+        self.intern(Node::Binary(BinaryOp::Div, a, b))
+    }
+
+    /// `−a`, folding constants and double negation.
+    pub fn neg(&mut self, a: NodeId) -> NodeId {
+        if let Some(c) = self.as_const(a) {
+            return self.constant(-c);
+        }
+        if let Node::Unary(UnaryOp::Neg, inner) = self.nodes[a as usize] {
+            return inner;
+        }
+        self.intern(Node::Unary(UnaryOp::Neg, a))
+    }
+
+    /// `op(a)`.
+    pub fn unary(&mut self, op: UnaryOp, a: NodeId) -> NodeId {
+        match op {
+            UnaryOp::Neg => self.neg(a),
+            _ => self.intern(Node::Unary(op, a)),
+        }
+    }
+
+    /// `op(a, b)`.
+    pub fn binary(&mut self, op: BinaryOp, a: NodeId, b: NodeId) -> NodeId {
+        match op {
+            BinaryOp::Add => self.add(a, b),
+            BinaryOp::Sub => self.sub(a, b),
+            BinaryOp::Mul => self.mul(a, b),
+            BinaryOp::Div => self.div(a, b),
+            _ => self.intern(Node::Binary(op, a, b)),
+        }
+    }
+
+    /// `a^n`, folding `n = 0` and `n = 1`.
+    pub fn powi(&mut self, a: NodeId, n: i32) -> NodeId {
+        match n {
+            0 => self.constant(1.0),
+            1 => a,
+            _ => self.intern(Node::PowI(a, n)),
+        }
+    }
+
+    /// `t` when `a cmp b` holds, else `f`; folds equal branches.
+    pub fn select(&mut self, cmp: Cmp, a: NodeId, b: NodeId, t: NodeId, f: NodeId) -> NodeId {
+        if t == f {
+            return t;
+        }
+        self.intern(Node::Select(cmp, [a, b, t, f]))
+    }
+
+    /// `ln Σ e^xᵢ`.
+    pub fn logsumexp(&mut self, xs: Vec<NodeId>) -> NodeId {
+        self.intern(Node::LogSumExp(xs))
+    }
+
+    /// Adds `p`'s computation; returns the node of every program value
+    /// (inputs first, then body entries). The primal is added as written —
+    /// identical nodes are shared but nothing is folded — so that evaluating
+    /// it in `f64` repeats the program's own rounding, signed zeros included.
+    pub fn add_program(&mut self, p: &Program) -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> = (0..p.n_inputs() as u32).map(|k| self.input(k)).collect();
+        for instr in p.body() {
+            let arg = |i: usize| ids[instr.args()[i] as usize];
+            let node = match instr {
+                Instr::Const(c) => Node::Const(c.to_bits()),
+                Instr::Unary(op, _) => Node::Unary(*op, arg(0)),
+                Instr::PowI(_, n) => Node::PowI(arg(0), *n),
+                Instr::Binary(op, _) => Node::Binary(*op, arg(0), arg(1)),
+                Instr::LogSumExp(args) => {
+                    Node::LogSumExp(args.iter().map(|a| ids[*a as usize]).collect())
+                }
+                Instr::Select(cmp, _) => {
+                    let cmp = match cmp {
+                        Comparison::Lt => Cmp::Lt,
+                        Comparison::Le => Cmp::Le,
+                    };
+                    Node::Select(cmp, [arg(0), arg(1), arg(2), arg(3)])
+                }
+            };
+            let id = self.intern(node);
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// Adds `p`'s computation; returns the node of each output.
+    pub fn add_program_outputs(&mut self, p: &Program) -> Vec<NodeId> {
+        let ids = self.add_program(p);
+        p.outputs().iter().map(|&o| ids[o as usize]).collect()
+    }
+
+    /// The directional derivatives of `roots` when input `k` moves with
+    /// tangent `tangent[k]` (a node, usually a constant).
+    pub fn derivative(&mut self, roots: &[NodeId], tangent: &[NodeId]) -> Vec<NodeId> {
+        let Some(&last) = roots.iter().max() else {
+            return vec![];
+        };
+        let needed = self.reachable(roots);
+        let zero = self.constant(0.0);
+        let mut d: Vec<NodeId> = vec![zero; last as usize + 1];
+        for id in 0..=last {
+            if needed[id as usize] {
+                d[id as usize] = self.derivative_of(id, &d, tangent);
+            }
+        }
+        roots.iter().map(|&r| d[r as usize]).collect()
+    }
+
+    /// Which nodes `roots` depend on.
+    fn reachable(&self, roots: &[NodeId]) -> Vec<bool> {
+        let last = roots.iter().copied().max().map_or(0, |m| m as usize + 1);
+        let mut needed = vec![false; last];
+        for &r in roots {
+            needed[r as usize] = true;
+        }
+        for id in (0..last).rev() {
+            if needed[id] {
+                for c in self.nodes[id].children() {
+                    needed[c as usize] = true;
+                }
+            }
+        }
+        needed
+    }
+
+    /// The derivative rule of node `id`, given its children's derivatives.
+    fn derivative_of(&mut self, id: NodeId, d: &[NodeId], tangent: &[NodeId]) -> NodeId {
+        let node = self.nodes[id as usize].clone();
+        let zero = self.constant(0.0);
+        let one = self.constant(1.0);
+        match node {
+            Node::Input(k) => tangent.get(k as usize).copied().unwrap_or(zero),
+            Node::Const(_) => zero,
+            Node::Unary(op, u) => {
+                let du = d[u as usize];
+                if du == zero {
+                    return zero;
+                }
+                let factor = self.unary_factor(op, u, id, du);
+                match factor {
+                    Factor::Times(f) => self.mul(f, du),
+                    Factor::Over(g) => self.div(du, g),
+                    Factor::Done(r) => r,
+                }
+            }
+            Node::PowI(u, n) => {
+                let nn = self.constant(f64::from(n));
+                let p = self.powi(u, n - 1);
+                let f = self.mul(nn, p);
+                self.mul(f, d[u as usize])
+            }
+            Node::Binary(op, a, b) => {
+                let (da, db) = (d[a as usize], d[b as usize]);
+                self.binary_derivative(op, id, a, b, da, db, one)
+            }
+            Node::LogSumExp(xs) => {
+                let mut total = zero;
+                for x in xs {
+                    let shifted = self.sub(x, id);
+                    let w = self.unary(UnaryOp::Exp, shifted);
+                    let term = self.mul(w, d[x as usize]);
+                    total = self.add(total, term);
+                }
+                total
+            }
+            Node::Select(cmp, [a, b, t, f]) => self.select(cmp, a, b, d[t as usize], d[f as usize]),
+        }
+    }
+
+    /// How `d op(u)` relates to `du`: `du · f`, `du / g`, or a finished node.
+    fn unary_factor(&mut self, op: UnaryOp, u: NodeId, value: NodeId, du: NodeId) -> Factor {
+        let c = |g: &mut Graph, x: f64| g.constant(x);
+        match op {
+            UnaryOp::Neg => Factor::Done(self.neg(du)),
+            UnaryOp::Recip => {
+                let sq = self.mul(u, u);
+                let q = self.div(du, sq);
+                Factor::Done(self.neg(q))
+            }
+            UnaryOp::Sqrt => {
+                let two = c(self, 2.0);
+                Factor::Over(self.mul(two, value))
+            }
+            UnaryOp::Cbrt => {
+                let three = c(self, 3.0);
+                let sq = self.mul(value, value);
+                Factor::Over(self.mul(three, sq))
+            }
+            UnaryOp::Exp => Factor::Times(value),
+            UnaryOp::Expm1 => Factor::Times(self.unary(UnaryOp::Exp, u)),
+            UnaryOp::Ln => Factor::Over(u),
+            UnaryOp::Log1p => {
+                let one = c(self, 1.0);
+                Factor::Over(self.add(one, u))
+            }
+            UnaryOp::Sin => Factor::Times(self.unary(UnaryOp::Cos, u)),
+            UnaryOp::Cos => {
+                let s = self.unary(UnaryOp::Sin, u);
+                Factor::Times(self.neg(s))
+            }
+            UnaryOp::Tan | UnaryOp::Tanh => {
+                let inner = if op == UnaryOp::Tan {
+                    UnaryOp::Cos
+                } else {
+                    UnaryOp::Cosh
+                };
+                let g = self.unary(inner, u);
+                Factor::Over(self.mul(g, g))
+            }
+            UnaryOp::Asin | UnaryOp::Acos => {
+                let one = c(self, 1.0);
+                let sq = self.mul(u, u);
+                let diff = self.sub(one, sq);
+                let root = self.unary(UnaryOp::Sqrt, diff);
+                let q = self.div(du, root);
+                Factor::Done(if op == UnaryOp::Asin { q } else { self.neg(q) })
+            }
+            UnaryOp::Atan => {
+                let one = c(self, 1.0);
+                let sq = self.mul(u, u);
+                Factor::Over(self.add(one, sq))
+            }
+            UnaryOp::Sinh => Factor::Times(self.unary(UnaryOp::Cosh, u)),
+            UnaryOp::Cosh => Factor::Times(self.unary(UnaryOp::Sinh, u)),
+            UnaryOp::Abs => {
+                // sign(u), with sign(0) = 0.
+                let (zero, one, minus) = (c(self, 0.0), c(self, 1.0), c(self, -1.0));
+                let negative = self.select(Cmp::Lt, u, zero, minus, zero);
+                Factor::Times(self.select(Cmp::Lt, zero, u, one, negative))
+            }
+            UnaryOp::Relu => {
+                let zero = c(self, 0.0);
+                Factor::Done(self.select(Cmp::Lt, zero, u, du, zero))
+            }
+            UnaryOp::Softplus => {
+                let one = c(self, 1.0);
+                let m = self.neg(u);
+                let e = self.unary(UnaryOp::Exp, m);
+                Factor::Over(self.add(one, e))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn binary_derivative(
+        &mut self,
+        op: BinaryOp,
+        value: NodeId,
+        a: NodeId,
+        b: NodeId,
+        da: NodeId,
+        db: NodeId,
+        one: NodeId,
+    ) -> NodeId {
+        let zero = self.constant(0.0);
+        match op {
+            BinaryOp::Add => self.add(da, db),
+            BinaryOp::Sub => self.sub(da, db),
+            BinaryOp::Mul => {
+                let l = self.mul(da, b);
+                let r = self.mul(a, db);
+                self.add(l, r)
+            }
+            BinaryOp::Div => {
+                // (da − (a/b)·db) / b
+                let q = self.div(a, b);
+                let t = self.mul(q, db);
+                let num = self.sub(da, t);
+                self.div(num, b)
+            }
+            BinaryOp::Powf => {
+                // ∂a = b·a^(b−1), 0 when b = 0; ∂b = aᵇ·ln a, 0 when a = 0 ≤ b.
+                let bm1 = self.sub(b, one);
+                let p = self.binary(BinaryOp::Powf, a, bm1);
+                let general_a = self.mul(b, p);
+                let pa = self.select(Cmp::Eq, b, zero, zero, general_a);
+                let ln = self.unary(UnaryOp::Ln, a);
+                let general_b = self.mul(value, ln);
+                let nonneg = self.select(Cmp::Le, zero, b, zero, general_b);
+                let pb = self.select(Cmp::Eq, a, zero, nonneg, general_b);
+                let l = self.mul(pa, da);
+                let r = self.mul(pb, db);
+                self.add(l, r)
+            }
+            BinaryOp::Atan2 => {
+                // (x·dy − y·dx) / (x² + y²), with a = y and b = x.
+                let l = self.mul(b, da);
+                let r = self.mul(a, db);
+                let num = self.sub(l, r);
+                let xx = self.mul(b, b);
+                let yy = self.mul(a, a);
+                let den = self.add(xx, yy);
+                self.div(num, den)
+            }
+            BinaryOp::Min | BinaryOp::Max => {
+                // min: a < b → da; b < a → db; tie → (da + db)/2.
+                // max: b < a → da; a < b → db; tie → (da + db)/2.
+                let half = self.constant(0.5);
+                let sum = self.add(da, db);
+                let tie = self.mul(half, sum);
+                let (p, q) = if op == BinaryOp::Min { (a, b) } else { (b, a) };
+                let otherwise = self.select(Cmp::Lt, q, p, db, tie);
+                self.select(Cmp::Lt, p, q, da, otherwise)
+            }
+            BinaryOp::Hypot => {
+                let l = self.mul(a, da);
+                let r = self.mul(b, db);
+                let num = self.add(l, r);
+                let q = self.div(num, value);
+                self.select(Cmp::Eq, value, zero, zero, q)
+            }
+        }
+    }
+
+    /// An evaluation plan for `roots`: the nodes they need, in order.
+    pub fn plan(&self, roots: &[NodeId]) -> Plan {
+        let needed = self.reachable(roots);
+        Plan {
+            order: (0..needed.len() as NodeId)
+                .filter(|&i| needed[i as usize])
+                .collect(),
+            roots: roots.to_vec(),
+        }
+    }
+
+    /// Evaluates every node of `plan` over any scalar (MPFR at the thread's
+    /// precision, usually). Returns the values indexed by node id (`None`
+    /// for nodes not needed).
+    pub fn evaluate<S: Scalar>(&self, plan: &Plan, inputs: &[S]) -> Vec<Option<S>> {
+        let mut values: Vec<Option<S>> =
+            vec![None; plan.order.last().map_or(0, |&l| l as usize + 1)];
+        for &id in &plan.order {
+            let get = |n: &NodeId| values[*n as usize].as_ref().expect("children come first");
+            let v = match &self.nodes[id as usize] {
+                Node::Input(k) => inputs[*k as usize].clone(),
+                Node::Const(bits) => S::from_f64(f64::from_bits(*bits)),
+                Node::Unary(op, a) => op.apply(get(a)),
+                Node::PowI(a, n) => get(a).powi(*n),
+                Node::Binary(op, a, b) => op.apply(get(a), get(b)),
+                Node::LogSumExp(xs) => {
+                    let xs: Vec<S> = xs.iter().map(|x| get(x).clone()).collect();
+                    S::logsumexp(&xs)
+                }
+                Node::Select(cmp, [a, b, t, f]) => {
+                    let holds = match cmp {
+                        Cmp::Lt => get(a).lt(get(b)),
+                        Cmp::Le => get(a).le(get(b)),
+                        Cmp::Eq => get(a).eq_primal(get(b)),
+                    };
+                    get(if holds { t } else { f }).clone()
+                }
+            };
+            values[id as usize] = Some(v);
+        }
+        values
+    }
+
+    /// For each node of `plan`, the magnitude of its value as a sum over
+    /// paths of products of absolute values: sums and differences add the
+    /// magnitudes of their terms, products multiply them. Against it, the
+    /// rounding error of an f64 evaluation that accumulates the same terms in
+    /// any order is a few units of `ε · magnitude`.
+    pub fn magnitudes(&self, plan: &Plan, values: &[Option<Mp>]) -> Vec<f64> {
+        let mut mag = vec![0.0f64; values.len()];
+        let abs = |id: NodeId| {
+            values[id as usize]
+                .as_ref()
+                .map_or(0.0, |v| v.to_f64().abs())
+        };
+        for &id in &plan.order {
+            let m = |n: NodeId, mag: &[f64]| mag[n as usize];
+            mag[id as usize] = match &self.nodes[id as usize] {
+                Node::Binary(BinaryOp::Add | BinaryOp::Sub, a, b) => m(*a, &mag) + m(*b, &mag),
+                Node::Binary(BinaryOp::Mul, a, b) => m(*a, &mag) * m(*b, &mag),
+                Node::Binary(BinaryOp::Div, a, b) => m(*a, &mag) / abs(*b),
+                Node::Unary(UnaryOp::Neg, a) => m(*a, &mag),
+                Node::Select(cmp, [a, b, t, f]) => {
+                    let (x, y) = (values[*a as usize].as_ref(), values[*b as usize].as_ref());
+                    let order = x.zip(y).and_then(|(x, y)| x.0.partial_cmp(&y.0));
+                    let holds = match cmp {
+                        Cmp::Lt => order == Some(std::cmp::Ordering::Less),
+                        Cmp::Le => order.is_some_and(|o| o.is_le()),
+                        Cmp::Eq => order == Some(std::cmp::Ordering::Equal),
+                    };
+                    m(if holds { *t } else { *f }, &mag)
+                }
+                _ => abs(id),
+            };
+        }
+        mag
+    }
+
+    /// The expression of `id` as a formula over inputs `x1, x2, …`, cut off
+    /// after about `limit` characters.
+    pub fn formula(&self, id: NodeId, limit: usize) -> String {
+        let mut out = String::new();
+        self.write_formula(id, &mut out, limit);
+        if out.len() > limit {
+            let mut cut = limit;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push('…');
+        }
+        out
+    }
+
+    fn write_formula(&self, id: NodeId, out: &mut String, limit: usize) {
+        if out.len() > limit {
+            return;
+        }
+        match &self.nodes[id as usize] {
+            Node::Input(k) => {
+                let _ = write!(out, "x{}", k + 1);
+            }
+            Node::Const(bits) => {
+                let _ = write!(out, "{:?}", f64::from_bits(*bits));
+            }
+            Node::Unary(UnaryOp::Neg, a) => {
+                out.push_str("-(");
+                self.write_formula(*a, out, limit);
+                out.push(')');
+            }
+            Node::Unary(op, a) => {
+                let _ = write!(out, "{}(", op.name());
+                self.write_formula(*a, out, limit);
+                out.push(')');
+            }
+            Node::PowI(a, n) => {
+                out.push('(');
+                self.write_formula(*a, out, limit);
+                let _ = write!(out, ")^{n}");
+            }
+            Node::Binary(op, a, b) => {
+                let infix = match op {
+                    BinaryOp::Add => Some(" + "),
+                    BinaryOp::Sub => Some(" - "),
+                    BinaryOp::Mul => Some("*"),
+                    BinaryOp::Div => Some("/"),
+                    _ => None,
+                };
+                match infix {
+                    Some(sym) => {
+                        out.push('(');
+                        self.write_formula(*a, out, limit);
+                        out.push_str(sym);
+                        self.write_formula(*b, out, limit);
+                        out.push(')');
+                    }
+                    None => {
+                        let _ = write!(out, "{}(", op.name());
+                        self.write_formula(*a, out, limit);
+                        out.push_str(", ");
+                        self.write_formula(*b, out, limit);
+                        out.push(')');
+                    }
+                }
+            }
+            Node::LogSumExp(xs) => {
+                out.push_str("logsumexp(");
+                for (i, x) in xs.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    self.write_formula(*x, out, limit);
+                }
+                out.push(')');
+            }
+            Node::Select(cmp, [a, b, t, f]) => {
+                out.push('(');
+                self.write_formula(*a, out, limit);
+                let _ = write!(out, " {} ", cmp.symbol());
+                self.write_formula(*b, out, limit);
+                out.push_str(" ? ");
+                self.write_formula(*t, out, limit);
+                out.push_str(" : ");
+                self.write_formula(*f, out, limit);
+                out.push(')');
+            }
+        }
+    }
+}
+
+/// How a unary derivative combines with the argument's derivative.
+enum Factor {
+    Times(NodeId),
+    Over(NodeId),
+    Done(NodeId),
+}
+
+/// The nodes some roots need, in evaluation order.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    order: Vec<NodeId>,
+    roots: Vec<NodeId>,
+}
+
+impl Plan {
+    /// The roots this plan evaluates.
+    pub fn roots(&self) -> &[NodeId] {
+        &self.roots
+    }
+
+    /// How many nodes are evaluated.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether nothing is evaluated.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_consing_and_identities() {
+        let mut g = Graph::new();
+        let x = g.input(0);
+        let y = g.input(1);
+        let zero = g.constant(0.0);
+        let one = g.constant(1.0);
+        assert_eq!(g.add(x, zero), x);
+        assert_eq!(g.mul(one, y), y);
+        assert_eq!(g.mul(y, zero), zero);
+        let s1 = g.unary(UnaryOp::Sin, x);
+        let s2 = g.unary(UnaryOp::Sin, x);
+        assert_eq!(s1, s2);
+        assert_eq!(g.mul(x, y), g.mul(y, x));
+        let n = g.neg(s1);
+        assert_eq!(g.neg(n), s1);
+        let two = g.constant(2.0);
+        let three = g.constant(3.0);
+        let six = g.mul(two, three);
+        assert_eq!(g.as_const(six), Some(6.0));
+        let third = g.constant(1.0 / 3.0);
+        // 3 · (1/3) rounds, so it stays symbolic rather than folding to 1.
+        let product = g.mul(three, third);
+        assert_eq!(g.as_const(product), None);
+    }
+
+    #[test]
+    fn seed_example_derivative_formulas() {
+        let p =
+            Program::parse("input v1 v2\nv3 = mul v1 v2\nv4 = sin v1\nv5 = add v3 v4\noutput v5")
+                .unwrap();
+        let mut g = Graph::new();
+        let out = g.add_program_outputs(&p);
+        let (zero, one) = (g.constant(0.0), g.constant(1.0));
+        let d1 = g.derivative(&out, &[one, zero])[0];
+        let d2 = g.derivative(&out, &[zero, one])[0];
+        assert_eq!(g.formula(d1, 200), "(x2 + cos(x1))");
+        assert_eq!(g.formula(d2, 200), "x1");
+    }
+}

@@ -1,0 +1,420 @@
+//! Both references against closed forms, and verdicts on correct and wrong
+//! engines.
+
+use adcheck_engines::forward::ForwardEngine;
+use adcheck_engines::ops::{BinaryOp, UnaryOp};
+use adcheck_engines::reverse::ReverseEngine;
+use adcheck_engines::{Differentiable, Engine, Instr, Program, Scalar};
+use adcheck_oracle::fd::{directional, FdConfig, FdStatus};
+use adcheck_oracle::{InconclusiveReason, Mp, Oracle, Quantity, Support, Verdict};
+use rug::Float;
+
+/// Bits on which `a` and `b` agree, relative to `b`.
+fn agreement_bits(a: &Float, b: &Float) -> f64 {
+    if a == b {
+        return f64::INFINITY;
+    }
+    let diff = Float::with_val(512, a - b).abs();
+    let rel = Float::with_val(512, &diff / b).abs();
+    -rel.to_f64().log2()
+}
+
+type Closed = (UnaryOp, fn(&Mp) -> Mp, f64);
+
+fn one() -> Mp {
+    Mp::from_f64(1.0)
+}
+
+/// Independent closed forms of each unary derivative, evaluated in MPFR.
+const UNARY: &[Closed] = &[
+    (UnaryOp::Neg, |_| -one(), 0.7),
+    (UnaryOp::Recip, |x| -(x.clone() * x.clone()).recip(), 0.7),
+    (
+        UnaryOp::Sqrt,
+        |x| (Mp::from_f64(2.0) * x.sqrt()).recip(),
+        0.7,
+    ),
+    (
+        UnaryOp::Cbrt,
+        |x| (Mp::from_f64(3.0) * x.cbrt().powi(2)).recip(),
+        -0.7,
+    ),
+    (UnaryOp::Exp, |x| x.exp(), 0.7),
+    (UnaryOp::Expm1, |x| x.exp(), 1e-3),
+    (UnaryOp::Ln, |x| x.recip(), 0.7),
+    (UnaryOp::Log1p, |x| (one() + x.clone()).recip(), 1e-3),
+    (UnaryOp::Sin, |x| x.cos(), 0.7),
+    (UnaryOp::Cos, |x| -x.sin(), 0.7),
+    (UnaryOp::Tan, |x| one() + x.tan().powi(2), 0.7),
+    (
+        UnaryOp::Asin,
+        |x| (one() - x.clone() * x.clone()).sqrt().recip(),
+        0.7,
+    ),
+    (
+        UnaryOp::Acos,
+        |x| -(one() - x.clone() * x.clone()).sqrt().recip(),
+        0.7,
+    ),
+    (
+        UnaryOp::Atan,
+        |x| (one() + x.clone() * x.clone()).recip(),
+        0.7,
+    ),
+    (UnaryOp::Sinh, |x| x.cosh(), 0.7),
+    (UnaryOp::Cosh, |x| x.sinh(), 0.7),
+    (UnaryOp::Tanh, |x| one() - x.tanh().powi(2), 0.7),
+    (UnaryOp::Abs, |_| -one(), -0.7),
+    (UnaryOp::Relu, |_| one(), 0.7),
+    (
+        UnaryOp::Softplus,
+        |x| (one() + (-x.clone()).exp()).recip(),
+        0.7,
+    ),
+];
+
+type Closed2 = (BinaryOp, fn(&Mp, &Mp) -> [Mp; 2]);
+
+const BINARY: &[Closed2] = &[
+    (BinaryOp::Add, |_, _| [one(), one()]),
+    (BinaryOp::Sub, |_, _| [one(), -one()]),
+    (BinaryOp::Mul, |a, b| [b.clone(), a.clone()]),
+    (BinaryOp::Div, |a, b| {
+        [b.recip(), -(a.clone() / (b.clone() * b.clone()))]
+    }),
+    (BinaryOp::Powf, |a, b| {
+        [b.clone() * a.powf(&(b.clone() - one())), a.powf(b) * a.ln()]
+    }),
+    (BinaryOp::Atan2, |y, x| {
+        let r = x.clone() * x.clone() + y.clone() * y.clone();
+        [x.clone() / r.clone(), -(y.clone() / r)]
+    }),
+    (BinaryOp::Min, |_, _| [one(), Mp::from_f64(0.0)]),
+    (BinaryOp::Max, |_, _| [Mp::from_f64(0.0), one()]),
+    (BinaryOp::Hypot, |a, b| {
+        let h = a.hypot(b);
+        [a.clone() / h.clone(), b.clone() / h]
+    }),
+];
+
+/// Checks both references against `closed` (the exact gradient) to 200 bits.
+fn check_both_references(p: &Program, x: &[f64], closed: &[Mp], what: &str) {
+    let oracle = Oracle::default();
+    let reference = oracle.reference(p, x, &Quantity::Gradient).unwrap();
+    for (k, (entry, want)) in reference.entries.iter().zip(closed).enumerate() {
+        let bits = agreement_bits(&entry.exact, &want.0);
+        assert!(bits >= 200.0, "{what}: symbolic ∂{k} has {bits:.0} bits");
+        assert_eq!(entry.support, Support::Confirmed, "{what} ∂{k}");
+    }
+    // Finite differences along each coordinate, in full precision.
+    for (k, want) in closed.iter().enumerate() {
+        let mut e = vec![0.0; x.len()];
+        e[k] = 1.0;
+        let est = directional(&mut |pt: &[Mp]| p.eval(pt), x, &e, &FdConfig::default());
+        assert_eq!(est.status, FdStatus::Smooth, "{what}");
+        let bits = agreement_bits(&est.value[0], &want.0);
+        assert!(
+            bits >= 200.0,
+            "{what}: finite differences ∂{k} have {bits:.0} bits"
+        );
+    }
+}
+
+#[test]
+fn both_references_reproduce_every_closed_form_to_200_bits() {
+    assert_eq!(UNARY.len(), UnaryOp::ALL.len());
+    for &(op, closed, x) in UNARY {
+        let p = Program::new(1, vec![Instr::Unary(op, 0)], vec![1]).unwrap();
+        check_both_references(&p, &[x], &[closed(&Mp::from_f64(x))], op.name());
+    }
+    assert_eq!(BINARY.len(), BinaryOp::ALL.len());
+    for &(op, closed) in BINARY {
+        let p = Program::new(2, vec![Instr::Binary(op, [0, 1])], vec![2]).unwrap();
+        let x = [0.7, 1.3];
+        let want = closed(&Mp::from_f64(x[0]), &Mp::from_f64(x[1]));
+        check_both_references(&p, &x, &want, op.name());
+    }
+    let p = Program::new(1, vec![Instr::PowI(0, -3)], vec![1]).unwrap();
+    check_both_references(
+        &p,
+        &[0.7],
+        &[Mp::from_f64(-3.0) * Mp::from_f64(0.7).powi(-4)],
+        "powi",
+    );
+    let p = Program::parse("input a b\nv = logsumexp a b\noutput v").unwrap();
+    let (a, b) = (Mp::from_f64(0.7), Mp::from_f64(-1.3));
+    let total = a.exp() + b.exp();
+    check_both_references(
+        &p,
+        &[0.7, -1.3],
+        &[a.exp() / total.clone(), b.exp() / total],
+        "logsumexp",
+    );
+}
+
+/// A forward engine with one wrong rule: the derivative of `cos` has its sign
+/// flipped (`d cos = +sin`).
+struct FlippedCos;
+
+#[derive(Clone, Copy, Debug)]
+struct Bad(adcheck_engines::forward::Dual);
+
+impl Bad {
+    fn unary(&self, op: UnaryOp) -> Self {
+        let mut out = op.apply(&self.0);
+        if op == UnaryOp::Cos {
+            out.eps = -out.eps;
+        }
+        Bad(out)
+    }
+    fn binary(&self, op: BinaryOp, other: &Self) -> Self {
+        Bad(op.apply(&self.0, &other.0))
+    }
+}
+
+macro_rules! bad_op {
+    ($t:ident, $m:ident) => {
+        impl std::ops::$t for Bad {
+            type Output = Bad;
+            fn $m(self, rhs: Bad) -> Bad {
+                Bad(std::ops::$t::$m(self.0, rhs.0))
+            }
+        }
+    };
+}
+bad_op!(Add, add);
+bad_op!(Sub, sub);
+bad_op!(Mul, mul);
+bad_op!(Div, div);
+
+impl std::ops::Neg for Bad {
+    type Output = Bad;
+    fn neg(self) -> Bad {
+        Bad(-self.0)
+    }
+}
+
+impl Scalar for Bad {
+    fn from_f64(c: f64) -> Self {
+        Bad(Scalar::from_f64(c))
+    }
+    fn to_f64(&self) -> f64 {
+        self.0.re
+    }
+    fn primal_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.0.primal_cmp(&other.0)
+    }
+    fn powi(&self, n: i32) -> Self {
+        Bad(self.0.powi(n))
+    }
+    fn logsumexp(xs: &[Self]) -> Self {
+        let inner: Vec<_> = xs.iter().map(|b| b.0).collect();
+        Bad(Scalar::logsumexp(&inner))
+    }
+    adcheck_engines::forward_scalar_ops!(unary, binary);
+}
+
+impl Engine for FlippedCos {
+    fn name(&self) -> &str {
+        "flipped-cos"
+    }
+    fn capabilities(&self) -> adcheck_engines::Capabilities {
+        ForwardEngine.capabilities()
+    }
+    fn jvp(
+        &self,
+        p: &Program,
+        x: &[f64],
+        v: &[f64],
+    ) -> Result<adcheck_engines::Derivative, adcheck_engines::EngineError> {
+        let duals: Vec<Bad> = x
+            .iter()
+            .zip(v)
+            .map(|(&re, &eps)| Bad(adcheck_engines::forward::Dual { re, eps }))
+            .collect();
+        let out = p.eval(&duals);
+        Ok(adcheck_engines::Derivative {
+            primal: out.iter().map(|d| d.0.re).collect(),
+            derivative: out.iter().map(|d| d.0.eps).collect(),
+            stats: Default::default(),
+        })
+    }
+    fn vjp(
+        &self,
+        _: &Program,
+        _: &[f64],
+        _: &[f64],
+    ) -> Result<adcheck_engines::Derivative, adcheck_engines::EngineError> {
+        Err(adcheck_engines::EngineError::Unsupported {
+            engine: "flipped-cos".into(),
+            what: "vjp".into(),
+        })
+    }
+}
+
+#[test]
+fn a_wrong_rule_is_a_fail_with_evidence() {
+    let p = Program::parse("input x y\nc = cos x\nv = mul c y\noutput v").unwrap();
+    let x = [0.6, 1.5];
+    let oracle = Oracle::default();
+    let v = vec![1.0, 0.0];
+    let reference = oracle.reference(&p, &x, &Quantity::Jvp(v.clone())).unwrap();
+    let got = FlippedCos.jvp(&p, &x, &v).unwrap();
+    let verdicts = oracle.judge(&reference, &got.derivative).unwrap();
+    let Verdict::Fail {
+        expected,
+        got: g,
+        evidence,
+        ..
+    } = &verdicts[0]
+    else {
+        panic!("expected a Fail, got {verdicts:?}");
+    };
+    let want = -(0.6f64.sin()) * 1.5;
+    assert!((expected - want).abs() <= 2.0 * f64::EPSILON * want.abs());
+    assert!((g + want).abs() <= 2.0 * f64::EPSILON * want.abs());
+    assert!(
+        evidence.contains("MPFR") && evidence.contains("sin(x1)"),
+        "{evidence}"
+    );
+    // The correct engines pass the same reference.
+    for engine in [&ForwardEngine as &dyn Engine, &ReverseEngine] {
+        let d = engine.jvp(&p, &x, &v).unwrap();
+        let verdicts = oracle.judge(&reference, &d.derivative).unwrap();
+        assert!(
+            verdicts.iter().all(Verdict::is_pass),
+            "{}: {verdicts:?}",
+            engine.name()
+        );
+    }
+}
+
+/// Programs at the named kinks and domain edges, with the verdict a correct
+/// engine must get: never Fail.
+#[test]
+fn correct_engines_are_never_failed_at_kinks_and_edges() {
+    let cases: &[(&str, &[f64])] = &[
+        ("input x\ny = abs x\noutput y", &[0.0]),
+        ("input x\ny = abs x\noutput y", &[-0.0]),
+        ("input x\ny = relu x\noutput y", &[0.0]),
+        ("input x y\nz = max x y\noutput z", &[1.0, 1.0]),
+        ("input x y\nz = min x y\noutput z", &[-2.0, -2.0]),
+        ("input x\ny = sqrt x\noutput y", &[0.0]),
+        ("input x\ny = cbrt x\noutput y", &[0.0]),
+        ("input x\ny = ln x\noutput y", &[0.0]),
+        ("input x\ny = asin x\noutput y", &[1.0]),
+        ("input x y\nz = hypot x y\noutput z", &[0.0, 0.0]),
+        ("input x y\nz = atan2 x y\noutput z", &[0.0, 0.0]),
+        ("input x y\nz = atan2 x y\noutput z", &[0.0, -1.0]),
+        ("input x p\nz = powf x p\noutput z", &[0.0, 0.5]),
+        ("input x p\nz = powf x p\noutput z", &[0.0, 2.0]),
+        ("input x p\nz = powf x p\noutput z", &[0.0, 2.5]),
+        ("input x p\nz = powf x p\noutput z", &[-2.0, 3.0]),
+        ("input x\nl = ln x\ny = mul x l\noutput y", &[0.0]),
+        (
+            "input x\nzero = const 0\ns = sqrt x\nv = iflt zero x s zero\noutput v",
+            &[0.0],
+        ),
+        (
+            "input x y\nz = logsumexp x y\noutput z",
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY],
+        ),
+        (
+            "input x\nh = const 1e-10\na = add x h\nb = sub a x\noutput b",
+            &[1.0],
+        ),
+    ];
+    let oracle = Oracle::default();
+    let mut reasons = std::collections::BTreeMap::new();
+    for (text, x) in cases {
+        let p = Program::parse(text).unwrap();
+        let reference = oracle.reference(&p, x, &Quantity::Gradient).unwrap();
+        for engine in [&ForwardEngine as &dyn Engine, &ReverseEngine] {
+            let got = engine.gradient(&p, x).unwrap();
+            for verdict in oracle.judge(&reference, &got.derivative).unwrap() {
+                assert!(
+                    !verdict.is_fail(),
+                    "{} at {x:?}:\n{text}\n{verdict:?}",
+                    engine.name()
+                );
+                let key = match &verdict {
+                    Verdict::Inconclusive { reason, .. } => reason.name(),
+                    other => other.kind(),
+                };
+                *reasons.entry(key).or_insert(0) += 1;
+            }
+        }
+    }
+    // The conventions are checked, not just waved through: most kinks pass.
+    assert!(reasons["pass"] >= 30, "{reasons:?}");
+    assert!(reasons.contains_key(InconclusiveReason::PrimalNotFinite.name()));
+}
+
+#[test]
+fn a_broken_convention_at_a_kink_is_a_fail() {
+    // An answer of 1 for abs′(0) contradicts the declared convention (0).
+    let p = Program::parse("input x\ny = abs x\noutput y").unwrap();
+    let oracle = Oracle::default();
+    let reference = oracle.reference(&p, &[0.0], &Quantity::Gradient).unwrap();
+    assert_eq!(reference.entries[0].support, Support::Kink);
+    assert!(oracle.judge(&reference, &[1.0]).unwrap()[0].is_fail());
+    assert!(oracle.judge(&reference, &[0.0]).unwrap()[0].is_pass());
+}
+
+#[test]
+fn every_quantity_is_checked_by_both_references() {
+    let p = Program::parse(
+        "input a b c\nd = mul a b\ne = sin c\nf = add d e\ng = hypot a c\nh = exp g\noutput f h",
+    )
+    .unwrap();
+    let x = [0.5, -1.25, 2.0];
+    let oracle = Oracle::default();
+    let scalar =
+        Program::parse("input a b\nc = mul a b\nd = sin c\ne = mul d a\noutput e").unwrap();
+    let cases: Vec<(&Program, Vec<f64>, Quantity)> = vec![
+        (&p, x.to_vec(), Quantity::Jvp(vec![0.25, -1.0, 0.5])),
+        (&p, x.to_vec(), Quantity::Vjp(vec![2.0, -0.5])),
+        (&p, x.to_vec(), Quantity::Jacobian),
+        (&scalar, vec![0.3, 1.7], Quantity::Gradient),
+        (&scalar, vec![0.3, 1.7], Quantity::Hvp(vec![1.0, -0.5])),
+    ];
+    for (program, point, quantity) in cases {
+        let reference = oracle.reference(program, &point, &quantity).unwrap();
+        for entry in &reference.entries {
+            assert_eq!(entry.support, Support::Confirmed, "{quantity:?}");
+        }
+        let got = match &quantity {
+            Quantity::Jvp(v) => ReverseEngine.jvp(program, &point, v),
+            Quantity::Vjp(u) => ReverseEngine.vjp(program, &point, u),
+            Quantity::Jacobian => ReverseEngine.jacobian(program, &point),
+            Quantity::Gradient => ForwardEngine.gradient(program, &point),
+            Quantity::Hvp(_) => continue,
+        }
+        .unwrap();
+        let verdicts = oracle.judge(&reference, &got.derivative).unwrap();
+        assert!(
+            verdicts.iter().all(Verdict::is_pass),
+            "{quantity:?}: {verdicts:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_requests_are_errors() {
+    let p = Program::parse("input a b\nc = mul a b\noutput c a").unwrap();
+    let oracle = Oracle::default();
+    assert!(oracle.reference(&p, &[1.0], &Quantity::Jacobian).is_err());
+    assert!(oracle
+        .reference(&p, &[1.0, 2.0], &Quantity::Gradient)
+        .is_err());
+    assert!(oracle
+        .reference(&p, &[1.0, 2.0], &Quantity::Jvp(vec![1.0]))
+        .is_err());
+    assert!(oracle
+        .reference(&p, &[1.0, 2.0], &Quantity::Vjp(vec![1.0, f64::NAN]))
+        .is_err());
+    let reference = oracle
+        .reference(&p, &[1.0, 2.0], &Quantity::Jacobian)
+        .unwrap();
+    assert!(oracle.judge(&reference, &[1.0]).is_err());
+}
