@@ -438,6 +438,92 @@ impl Program {
         serde_json::to_string(&RawProgram::from(self.clone())).expect("programs always serialise")
     }
 
+    /// The same computation without the body entries no output depends on
+    /// (values renumbered; inputs kept).
+    pub fn pruned(&self) -> Program {
+        let n = self.n_inputs;
+        let mut live = vec![false; self.n_values()];
+        for &o in &self.outputs {
+            live[o as usize] = true;
+        }
+        for k in (0..self.body.len()).rev() {
+            if live[n + k] {
+                for &a in self.body[k].args() {
+                    live[a as usize] = true;
+                }
+            }
+        }
+        let mut renumber: Vec<ValueId> = (0..n as ValueId).collect();
+        renumber.resize(self.n_values(), ValueId::MAX);
+        let mut body = Vec::new();
+        for (k, instr) in self.body.iter().enumerate() {
+            if !live[n + k] {
+                continue;
+            }
+            let map = |a: &ValueId| renumber[*a as usize];
+            let instr = match instr {
+                Instr::Const(c) => Instr::Const(*c),
+                Instr::Unary(op, a) => Instr::Unary(*op, map(a)),
+                Instr::PowI(a, e) => Instr::PowI(map(a), *e),
+                Instr::Binary(op, [a, b]) => Instr::Binary(*op, [map(a), map(b)]),
+                Instr::LogSumExp(args) => Instr::LogSumExp(args.iter().map(map).collect()),
+                Instr::Select(cmp, args) => Instr::Select(*cmp, args.map(|a| map(&a))),
+            };
+            renumber[n + k] = (n + body.len()) as ValueId;
+            body.push(instr);
+        }
+        let outputs = self.outputs.iter().map(|o| renumber[*o as usize]).collect();
+        Program {
+            n_inputs: n,
+            body,
+            outputs,
+        }
+    }
+
+    /// For each Jacobian entry (row-major `m × n`), the sum over paths from
+    /// input to output of the products of absolute local partials at `x`.
+    /// Any order of accumulating the chain rule in `f64` is within a few
+    /// `ε · length · magnitude` of the exact derivative, so this is the scale
+    /// for comparing two engines' answers. An entry is NaN or infinite when a
+    /// live operation has a non-finite local partial (`√0`, `ln 0`, …), even
+    /// one reached by no input: there the engines may rightly differ.
+    pub fn path_magnitudes(&self, x: &[f64]) -> Vec<f64> {
+        let n = self.n_inputs;
+        let all: Vec<ValueId> = (0..self.n_values() as ValueId).collect();
+        let everything = Program {
+            n_inputs: n,
+            body: self.body.clone(),
+            outputs: all,
+        };
+        let values = everything.eval(x);
+        let partials: Vec<Vec<f64>> = self
+            .body
+            .iter()
+            .map(|instr| {
+                let args: Vec<f64> = instr.args().iter().map(|&a| values[a as usize]).collect();
+                local_partials(instr, &args)
+            })
+            .collect();
+        let mut out = vec![0.0; self.outputs.len() * n];
+        let mut magnitude = vec![0.0; self.n_values()];
+        for j in 0..n {
+            magnitude.iter_mut().for_each(|m| *m = 0.0);
+            magnitude[j] = 1.0;
+            for (k, instr) in self.body.iter().enumerate() {
+                magnitude[n + k] = instr
+                    .args()
+                    .iter()
+                    .zip(&partials[k])
+                    .map(|(&a, d)| d.abs() * magnitude[a as usize])
+                    .sum();
+            }
+            for (i, &o) in self.outputs.iter().enumerate() {
+                out[i * n + j] = magnitude[o as usize];
+            }
+        }
+        out
+    }
+
     /// The name the text form gives value `id`.
     pub fn value_name(id: ValueId) -> String {
         format!("v{}", id as usize + 1)

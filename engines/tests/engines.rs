@@ -5,7 +5,7 @@ use adcheck_engines::forward::ForwardEngine;
 use adcheck_engines::ops::{BinaryOp, Comparison, UnaryOp};
 use adcheck_engines::reverse::ReverseEngine;
 use adcheck_engines::{
-    local_partials, trace, Differentiable, Engine, EngineError, Instr, Program, Scalar, ValueId,
+    trace, Differentiable, Engine, EngineError, Instr, Program, Scalar, ValueId,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -112,6 +112,20 @@ fn trace_records_the_branch_taken_and_constant_outputs() {
     // The traced program differentiates like the function near the point.
     let d = ReverseEngine.jacobian(&left, &[3.0, 1.0]).unwrap();
     assert_eq!(d.derivative, vec![2.0, 0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn pruning_drops_dead_entries_and_keeps_the_function() {
+    let p = Program::parse(
+        "input a b\ndead = exp b\nc = mul a b\nalso_dead = sin dead\nd = sin c\noutput d c",
+    )
+    .unwrap();
+    let q = p.pruned();
+    assert_eq!(
+        q.to_string(),
+        "input v1 v2\nv3 = mul v1 v2\nv4 = sin v3\noutput v4 v3\n"
+    );
+    assert_eq!(q.eval(&[0.5, 3.0]), p.eval(&[0.5, 3.0]));
 }
 
 #[test]
@@ -227,43 +241,6 @@ fn arb_program() -> impl Strategy<Value = (Program, Vec<f64>)> {
     })
 }
 
-/// For each Jacobian entry, the sum over paths of the products of absolute
-/// local partials: the scale against which rounding differences between
-/// summation orders are measured.
-fn magnitudes(p: &Program, x: &[f64]) -> Vec<f64> {
-    let n = p.n_inputs();
-    let values = {
-        // Every value of the program, by evaluating prefixes' outputs at once.
-        let all: Vec<ValueId> = (0..p.n_values() as ValueId).collect();
-        Program::new(n, p.body().to_vec(), all).unwrap().eval(x)
-    };
-    let mut out = vec![0.0; p.n_outputs() * n];
-    for j in 0..n {
-        let mut m = vec![0.0; p.n_values()];
-        m[j] = 1.0;
-        for (k, instr) in p.body().iter().enumerate() {
-            let args: Vec<f64> = instr.args().iter().map(|&a| values[a as usize]).collect();
-            let partials = local_partials(instr, &args);
-            m[n + k] = instr
-                .args()
-                .iter()
-                .zip(&partials)
-                .map(|(&a, d)| {
-                    if m[a as usize] == 0.0 {
-                        0.0
-                    } else {
-                        d.abs() * m[a as usize]
-                    }
-                })
-                .sum();
-        }
-        for (i, &o) in p.outputs().iter().enumerate() {
-            out[i * n + j] = m[o as usize];
-        }
-    }
-    out
-}
-
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 512,
@@ -278,7 +255,7 @@ proptest! {
         let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
         prop_assert!(same(&fwd.primal, &p.eval(&x)));
         prop_assert!(same(&fwd.primal, &rev.primal));
-        let scale = magnitudes(&p, &x);
+        let scale = p.path_magnitudes(&x);
         let len = p.body().len() as f64;
         for ((a, b), s) in fwd.derivative.iter().zip(&rev.derivative).zip(&scale) {
             if a.is_finite() && b.is_finite() && s.is_finite() {

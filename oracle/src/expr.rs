@@ -322,6 +322,17 @@ impl Graph {
         roots.iter().map(|&r| d[r as usize]).collect()
     }
 
+    /// The sum of the local partial derivatives of node `id` with respect to
+    /// each of its arguments (each argument's derivative taken as 1). It is
+    /// infinite or NaN exactly when the node's operation is not
+    /// differentiable at its arguments (`√0`, `ln 0`, `1/0`, …).
+    pub fn local_sensitivity(&mut self, id: NodeId) -> NodeId {
+        let one = self.constant(1.0);
+        let ones = vec![one; id as usize + 1];
+        let tangent: Vec<NodeId> = vec![one; self.nodes.len()];
+        self.derivative_of(id, &ones, &tangent)
+    }
+
     /// Which nodes `roots` depend on.
     fn reachable(&self, roots: &[NodeId]) -> Vec<bool> {
         let last = roots.iter().copied().max().map_or(0, |m| m as usize + 1);
@@ -543,9 +554,25 @@ impl Graph {
     /// precision, usually). Returns the values indexed by node id (`None`
     /// for nodes not needed).
     pub fn evaluate<S: Scalar>(&self, plan: &Plan, inputs: &[S]) -> Vec<Option<S>> {
+        self.evaluate_with(plan, inputs, &[])
+    }
+
+    /// Like [`evaluate`](Graph::evaluate), but nodes listed in `fixed` take
+    /// the given values instead of being computed (indexed by node id; `None`
+    /// computes as usual).
+    pub fn evaluate_with<S: Scalar>(
+        &self,
+        plan: &Plan,
+        inputs: &[S],
+        fixed: &[Option<S>],
+    ) -> Vec<Option<S>> {
         let mut values: Vec<Option<S>> =
             vec![None; plan.order.last().map_or(0, |&l| l as usize + 1)];
         for &id in &plan.order {
+            if let Some(Some(v)) = fixed.get(id as usize) {
+                values[id as usize] = Some(v.clone());
+                continue;
+            }
             let get = |n: &NodeId| values[*n as usize].as_ref().expect("children come first");
             let v = match &self.nodes[id as usize] {
                 Node::Input(k) => inputs[*k as usize].clone(),
@@ -587,8 +614,23 @@ impl Graph {
             let m = |n: NodeId, mag: &[f64]| mag[n as usize];
             mag[id as usize] = match &self.nodes[id as usize] {
                 Node::Binary(BinaryOp::Add | BinaryOp::Sub, a, b) => m(*a, &mag) + m(*b, &mag),
-                Node::Binary(BinaryOp::Mul, a, b) => m(*a, &mag) * m(*b, &mag),
-                Node::Binary(BinaryOp::Div, a, b) => m(*a, &mag) / abs(*b),
+                // A zero factor contributes nothing, even against ∞.
+                Node::Binary(BinaryOp::Mul, a, b) => {
+                    let (x, y) = (m(*a, &mag), m(*b, &mag));
+                    if x == 0.0 || y == 0.0 {
+                        0.0
+                    } else {
+                        x * y
+                    }
+                }
+                Node::Binary(BinaryOp::Div, a, b) => {
+                    let x = m(*a, &mag);
+                    if x == 0.0 {
+                        0.0
+                    } else {
+                        x / abs(*b)
+                    }
+                }
                 Node::Unary(UnaryOp::Neg, a) => m(*a, &mag),
                 Node::Select(cmp, [a, b, t, f]) => {
                     let (x, y) = (values[*a as usize].as_ref(), values[*b as usize].as_ref());
@@ -713,6 +755,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The nodes evaluated, in order.
+    pub fn nodes(&self) -> &[NodeId] {
+        &self.order
+    }
+
     /// The roots this plan evaluates.
     pub fn roots(&self) -> &[NodeId] {
         &self.roots

@@ -11,9 +11,9 @@ pub enum InconclusiveReason {
     /// where the convention leaves the derivative undefined, or the `f64`
     /// evaluation takes another branch than the exact one.
     BranchSwitch,
-    /// A stencil point leaves the function's domain (a non-finite value), so
-    /// differences cannot confirm the symbolic reference, and the engine
-    /// differs from it.
+    /// A stencil point leaves the function's domain (a non-finite value), or
+    /// an intermediate sits at a singular point of its operation, so the
+    /// chain rule need not hold; and the engine differs from the reference.
     DomainEdge,
     /// The primal is not finite in `f64` (or its exact value overflows).
     PrimalNotFinite,

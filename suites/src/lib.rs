@@ -1,2 +1,7 @@
-//! What adcheck checks: generated programs, the pitfall catalogue, consistency
-//! properties and the conformance API. Filled in by the suites issue.
+//! What adcheck checks: generated programs, the pitfall catalogue,
+//! consistency properties, and the conformance API.
+
+pub mod catalogue;
+pub mod conformance;
+pub mod generate;
+pub mod properties;

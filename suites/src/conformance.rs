@@ -1,0 +1,697 @@
+//! The conformance API: any [`Engine`] against every suite, with a
+//! structured report.
+//!
+//! The built-in engines are checked through exactly this API, as a third
+//! party's engine would be. [`run`] takes several engines at once so that
+//! each reference is computed once and shared across them.
+//!
+//! ```
+//! use adcheck_engines::reverse::ReverseEngine;
+//! use adcheck_suites::conformance::{check_engine, ConformanceConfig, Suite};
+//!
+//! let config = ConformanceConfig {
+//!     cases: 40,
+//!     seed: 7,
+//!     suites: vec![Suite::Generated, Suite::Catalogue, Suite::Properties],
+//!     ..ConformanceConfig::default()
+//! };
+//! let report = check_engine(&ReverseEngine, &config);
+//! assert_eq!(report.count("fail"), 0);
+//! for row in report.summary() {
+//!     println!("{:<12} {:<24} pass {:>4} fail {:>2} inconclusive {:>2}",
+//!         row.suite, row.group, row.pass, row.fail, row.inconclusive);
+//! }
+//! ```
+
+use crate::catalogue::{catalogue, Pitfall};
+use crate::generate::{case_tree, shrink, GenConfig, GeneratedCase};
+use crate::properties::{self, Property, PropertyOutcome};
+use adcheck_engines::{Differentiable, Engine, EngineError, Program};
+use adcheck_oracle::{Oracle, OracleConfig, Quantity, Reference, Verdict};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+/// A suite of checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suite {
+    /// Generated programs against the oracle.
+    Generated,
+    /// The pitfall catalogue: expectations and the oracle.
+    Catalogue,
+    /// Consistency properties on the generated programs.
+    Properties,
+    /// The regression corpus of saved counterexamples.
+    Corpus,
+}
+
+impl Suite {
+    /// Every suite.
+    pub const ALL: [Suite; 4] = [
+        Suite::Generated,
+        Suite::Catalogue,
+        Suite::Properties,
+        Suite::Corpus,
+    ];
+
+    /// A short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Generated => "generated",
+            Suite::Catalogue => "catalogue",
+            Suite::Properties => "properties",
+            Suite::Corpus => "corpus",
+        }
+    }
+
+    /// Looks a suite up by name.
+    pub fn from_name(name: &str) -> Option<Suite> {
+        Suite::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// A deterministic slice of the generated cases: those whose index is
+/// `index` modulo `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This shard, from 0.
+    pub index: u64,
+    /// How many shards.
+    pub count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct ConformanceConfig {
+    /// Generated cases (before sharding).
+    pub cases: u64,
+    /// The seed every random choice flows from.
+    pub seed: u64,
+    /// Which suites.
+    pub suites: Vec<Suite>,
+    /// Generator knobs.
+    pub generator: GenConfig,
+    /// Oracle settings (tolerances, precision).
+    pub oracle: OracleConfig,
+    /// Which slice of the generated cases.
+    pub shard: Shard,
+    /// Candidates tried when shrinking one failure.
+    pub shrink_budget: usize,
+    /// Saved cases to replay (the regression corpus).
+    pub corpus: Vec<ReplayCase>,
+}
+
+impl Default for ConformanceConfig {
+    fn default() -> Self {
+        ConformanceConfig {
+            cases: 1000,
+            seed: 0,
+            suites: vec![
+                Suite::Generated,
+                Suite::Catalogue,
+                Suite::Properties,
+                Suite::Corpus,
+            ],
+            generator: GenConfig::default(),
+            oracle: OracleConfig::default(),
+            shard: Shard::default(),
+            shrink_budget: 400,
+            corpus: Vec::new(),
+        }
+    }
+}
+
+/// The outcome of one check of one engine on one case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The case: `gen-{index}`, `cat-{name}` or `corpus-{id}`.
+    pub case: String,
+    /// The suite.
+    pub suite: Suite,
+    /// The operation or pitfall family.
+    pub family: String,
+    /// The engine.
+    pub engine: String,
+    /// What was checked: a quantity (`jvp`, `vjp`, `gradient`, `hvp`), a
+    /// property, or `expected` (a catalogue expectation).
+    pub check: String,
+    /// `pass`, `fail` or `inconclusive`.
+    pub verdict: String,
+    /// The worst bits correct over the entries (oracle checks).
+    pub bits: Option<f64>,
+    /// The worst ULP distance over the entries (oracle checks).
+    pub ulps: Option<f64>,
+    /// The inconclusive reason, or a line of evidence for a failure.
+    pub reason: String,
+    /// Seconds the engine took (not part of any deterministic output).
+    #[serde(skip)]
+    pub seconds: f64,
+}
+
+/// A saved case: everything needed to replay a check (the replay-file form).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplayCase {
+    /// Where it came from.
+    pub id: String,
+    /// The engine that failed it.
+    pub engine: String,
+    /// What failed (as in [`Record::check`]).
+    pub check: String,
+    /// The family.
+    pub family: String,
+    /// The program (JSON form).
+    pub program: Program,
+    /// The program in the text form, for people.
+    pub program_text: String,
+    /// The point.
+    pub point: Vec<f64>,
+    /// The direction `v`.
+    pub direction: Vec<f64>,
+    /// The cotangent `u`.
+    pub cotangent: Vec<f64>,
+    /// The verdict when saved.
+    pub verdict: String,
+    /// The evidence when saved.
+    pub evidence: String,
+    /// The campaign seed.
+    pub seed: u64,
+    /// The generated case index, if generated.
+    pub index: Option<u64>,
+}
+
+/// A shrunk counterexample.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Counterexample {
+    /// The shrunk case, ready to save and replay.
+    pub case: ReplayCase,
+    /// Assignments in the shrunk program.
+    pub size: usize,
+    /// Assignments before shrinking.
+    pub original_size: usize,
+    /// Candidates tried while shrinking.
+    pub shrink_steps: usize,
+}
+
+/// One row of [`ConformanceReport::summary`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SummaryRow {
+    /// The suite.
+    pub suite: String,
+    /// The family (generated), the case (catalogue) or the property.
+    pub group: String,
+    /// Passes.
+    pub pass: usize,
+    /// Failures.
+    pub fail: usize,
+    /// Inconclusive results.
+    pub inconclusive: usize,
+    /// The worst bits correct seen.
+    pub worst_bits: Option<f64>,
+    /// The median bits correct.
+    pub median_bits: Option<f64>,
+}
+
+/// The results of one engine.
+#[derive(Clone, Debug, Default)]
+pub struct ConformanceReport {
+    /// The engine.
+    pub engine: String,
+    /// Every check, in case order.
+    pub records: Vec<Record>,
+    /// Every failure of a generated case, shrunk.
+    pub counterexamples: Vec<Counterexample>,
+}
+
+impl ConformanceReport {
+    /// How many records have verdict `kind` (`pass`, `fail`, `inconclusive`).
+    pub fn count(&self, kind: &str) -> usize {
+        self.records.iter().filter(|r| r.verdict == kind).count()
+    }
+
+    /// The share of records that are inconclusive.
+    pub fn inconclusive_share(&self) -> f64 {
+        self.count("inconclusive") as f64 / self.records.len().max(1) as f64
+    }
+
+    /// Counts by suite and group (family for generated cases and the
+    /// corpus, case name for the catalogue, property name for properties).
+    pub fn summary(&self) -> Vec<SummaryRow> {
+        summarize(self.records.iter())
+    }
+}
+
+/// Counts records by suite and group.
+pub fn summarize<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<SummaryRow> {
+    /// Pass, fail and inconclusive counts, and the bits seen.
+    type Tally = (usize, usize, usize, Vec<f64>);
+    let mut groups: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    for r in records {
+        let group = match r.suite {
+            Suite::Catalogue => r.case.trim_start_matches("cat-").to_string(),
+            Suite::Properties => r.check.clone(),
+            _ => r.family.clone(),
+        };
+        let e = groups
+            .entry((r.suite.name().to_string(), group))
+            .or_default();
+        match r.verdict.as_str() {
+            "pass" => e.0 += 1,
+            "fail" => e.1 += 1,
+            _ => e.2 += 1,
+        }
+        if let Some(b) = r.bits {
+            e.3.push(b);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((suite, group), (pass, fail, inconclusive, mut bits))| {
+            bits.sort_by(f64::total_cmp);
+            SummaryRow {
+                suite,
+                group,
+                pass,
+                fail,
+                inconclusive,
+                worst_bits: bits.first().copied(),
+                median_bits: bits.get(bits.len() / 2).copied(),
+            }
+        })
+        .collect()
+}
+
+/// One unit of work: a program at a point, with its references computed.
+pub struct Prepared {
+    /// The case id.
+    pub id: String,
+    /// The suite.
+    pub suite: Suite,
+    /// The family.
+    pub family: String,
+    /// The case.
+    pub case: GeneratedCase,
+    /// The generated index, if generated.
+    pub index: Option<u64>,
+    /// Oracle references, one per quantity.
+    pub references: Vec<Reference>,
+    /// The catalogue case, if any.
+    pub pitfall: Option<Pitfall>,
+    /// Only this check (a replayed case), or all.
+    pub only_check: Option<String>,
+}
+
+/// The quantities checked on a case.
+fn quantities(case: &GeneratedCase, with_hvp: bool) -> Vec<Quantity> {
+    let mut q = vec![
+        Quantity::Jvp(case.direction.clone()),
+        Quantity::Vjp(case.cotangent.clone()),
+    ];
+    if with_hvp && case.program.n_outputs() == 1 {
+        q.push(Quantity::Hvp(case.direction.clone()));
+    }
+    q
+}
+
+fn references(oracle: &Oracle, case: &GeneratedCase, quantities: &[Quantity]) -> Vec<Reference> {
+    quantities
+        .iter()
+        .filter_map(|q| oracle.reference(&case.program, &case.point, q).ok())
+        .collect()
+}
+
+/// Prepares generated case `index`.
+pub fn prepare_generated(
+    config: &ConformanceConfig,
+    oracle: &Oracle,
+    index: u64,
+    with_hvp: bool,
+) -> Prepared {
+    let case = case_tree(&config.generator, config.seed, index).current();
+    Prepared {
+        id: format!("gen-{index}"),
+        suite: Suite::Generated,
+        family: case.family.name().to_string(),
+        references: references(oracle, &case, &quantities(&case, with_hvp)),
+        case,
+        index: Some(index),
+        pitfall: None,
+        only_check: None,
+    }
+}
+
+/// Prepares a catalogue case (gradient).
+pub fn prepare_pitfall(oracle: &Oracle, pitfall: &Pitfall) -> Prepared {
+    let program = pitfall.parse();
+    let n = program.n_inputs();
+    let case = GeneratedCase {
+        family: crate::generate::Family::Mixed,
+        program,
+        point: pitfall.point.clone(),
+        direction: vec![1.0; n],
+        cotangent: vec![1.0],
+    };
+    Prepared {
+        id: format!("cat-{}", pitfall.name),
+        suite: Suite::Catalogue,
+        family: pitfall.family.to_string(),
+        references: references(oracle, &case, &[Quantity::Gradient]),
+        case,
+        index: None,
+        pitfall: Some(pitfall.clone()),
+        only_check: None,
+    }
+}
+
+/// Prepares a saved case for replay.
+pub fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> Prepared {
+    let case = GeneratedCase {
+        family: crate::generate::Family::Mixed,
+        program: replay.program.clone(),
+        point: replay.point.clone(),
+        direction: replay.direction.clone(),
+        cotangent: replay.cotangent.clone(),
+    };
+    Prepared {
+        id: format!("corpus-{}", replay.id),
+        suite: Suite::Corpus,
+        family: replay.family.clone(),
+        references: references(oracle, &case, &quantities(&case, with_hvp)),
+        case,
+        index: replay.index,
+        pitfall: None,
+        only_check: Some(replay.check.clone()),
+    }
+}
+
+/// Calls the engine, turning a panic into an error so one bad engine call
+/// cannot stop a run.
+fn call(
+    f: impl FnOnce() -> Result<adcheck_engines::Derivative, EngineError>,
+) -> Result<Vec<f64>, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(d)) => Ok(d.derivative),
+        Ok(Err(EngineError::Unsupported { what, .. })) => Err(format!("unsupported: {what}")),
+        Ok(Err(e)) => Err(format!("engine error: {e}")),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic".into());
+            Err(format!("engine panicked: {message}"))
+        }
+    }
+}
+
+/// Folds entry verdicts into one record's verdict, bits, ulps and reason.
+fn fold(verdicts: &[Verdict]) -> (String, Option<f64>, Option<f64>, String) {
+    let mut bits: Option<f64> = None;
+    let mut ulps: Option<f64> = None;
+    for v in verdicts {
+        if let Verdict::Pass {
+            bits_correct,
+            ulps: u,
+        } = v
+        {
+            bits = Some(bits.map_or(*bits_correct, |b| b.min(*bits_correct)));
+            ulps = Some(ulps.map_or(*u, |x| x.max(*u)));
+        }
+    }
+    if let Some(Verdict::Fail {
+        bits_correct,
+        evidence,
+        ..
+    }) = verdicts.iter().find(|v| v.is_fail())
+    {
+        return ("fail".into(), Some(*bits_correct), None, evidence.clone());
+    }
+    if let Some(Verdict::Inconclusive { reason, .. }) = verdicts
+        .iter()
+        .find(|v| matches!(v, Verdict::Inconclusive { .. }))
+    {
+        return ("inconclusive".into(), bits, ulps, reason.name().to_string());
+    }
+    ("pass".into(), bits, ulps, String::new())
+}
+
+/// Runs every check of `prepared` on `engine`.
+pub fn judge(
+    engine: &dyn Engine,
+    prepared: &Prepared,
+    oracle: &Oracle,
+    properties_too: bool,
+) -> Vec<Record> {
+    let mut records = Vec::new();
+    let case = &prepared.case;
+    let (p, x) = (&case.program, &case.point);
+    let wanted = |check: &str| prepared.only_check.as_deref().is_none_or(|c| c == check);
+    let record = |check: &str, verdict: String, bits, ulps, reason: String, seconds| Record {
+        case: prepared.id.clone(),
+        suite: prepared.suite,
+        family: prepared.family.clone(),
+        engine: engine.name().to_string(),
+        check: check.to_string(),
+        verdict,
+        bits,
+        ulps,
+        reason,
+        seconds,
+    };
+    for reference in &prepared.references {
+        let check = reference.quantity.name();
+        if !wanted(check) {
+            continue;
+        }
+        if matches!(reference.quantity, Quantity::Hvp(_)) && !engine.capabilities().hvp {
+            continue;
+        }
+        let start = Instant::now();
+        let answer = call(|| match &reference.quantity {
+            Quantity::Jvp(v) => engine.jvp(p, x, v),
+            Quantity::Vjp(u) => engine.vjp(p, x, u),
+            Quantity::Gradient => engine.gradient(p, x),
+            Quantity::Jacobian => engine.jacobian(p, x),
+            Quantity::Hvp(v) => engine.hvp(p, x, v),
+        });
+        let seconds = start.elapsed().as_secs_f64();
+        let (verdict, bits, ulps, reason) = match answer {
+            Err(e) if e.starts_with("unsupported") => continue,
+            Err(e) => ("fail".into(), None, None, e),
+            Ok(got) => match oracle.judge(reference, &got) {
+                Ok(verdicts) => fold(&verdicts),
+                Err(e) => ("fail".into(), None, None, format!("malformed answer: {e}")),
+            },
+        };
+        records.push(record(check, verdict, bits, ulps, reason, seconds));
+    }
+    if let Some(pitfall) = &prepared.pitfall {
+        let start = Instant::now();
+        let answer = call(|| engine.gradient(p, x));
+        let seconds = start.elapsed().as_secs_f64();
+        let (verdict, reason) = match answer.map(|got| pitfall.check(&got)) {
+            Ok(Ok(())) => ("pass", String::new()),
+            Ok(Err(e)) => ("fail", format!("{e} ({})", pitfall.note)),
+            Err(e) => ("fail", e),
+        };
+        records.push(record(
+            "expected",
+            verdict.into(),
+            None,
+            None,
+            reason,
+            seconds,
+        ));
+    }
+    if properties_too && prepared.suite == Suite::Generated {
+        for property in Property::ALL {
+            let start = Instant::now();
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                properties::check(engine, property, p, x, &case.direction, &case.cotangent)
+            }))
+            .unwrap_or_else(|_| PropertyOutcome::Violated("engine panicked".into()));
+            let seconds = start.elapsed().as_secs_f64();
+            let (verdict, reason) = match outcome {
+                PropertyOutcome::Holds => ("pass", String::new()),
+                PropertyOutcome::Violated(why) => ("fail", why),
+                PropertyOutcome::NotApplicable(_) => continue,
+            };
+            let mut r = record(property.name(), verdict.into(), None, None, reason, seconds);
+            r.suite = Suite::Properties;
+            records.push(r);
+        }
+    }
+    records
+}
+
+/// Whether `engine` still fails `check` on `case` (the shrinking predicate).
+fn still_fails(
+    engine: &dyn Engine,
+    oracle: &Oracle,
+    case: &GeneratedCase,
+    check: &str,
+    with_hvp: bool,
+) -> bool {
+    let prepared = Prepared {
+        id: String::new(),
+        suite: Suite::Generated,
+        family: String::new(),
+        references: references(oracle, case, &quantities(case, with_hvp))
+            .into_iter()
+            .filter(|r| r.quantity.name() == check)
+            .collect(),
+        case: case.clone(),
+        index: None,
+        pitfall: None,
+        only_check: Some(check.to_string()),
+    };
+    let properties_too = Property::ALL.iter().any(|p| p.name() == check);
+    judge(engine, &prepared, oracle, properties_too)
+        .iter()
+        .any(|r| r.check == check && r.verdict == "fail")
+}
+
+/// Shrinks the failure `failed` of generated case `index`.
+pub fn shrink_failure(
+    engine: &dyn Engine,
+    config: &ConformanceConfig,
+    oracle: &Oracle,
+    index: u64,
+    failed: &Record,
+    with_hvp: bool,
+) -> Counterexample {
+    let mut tree = case_tree(&config.generator, config.seed, index);
+    let original = tree.current();
+    let (small, steps) = shrink(
+        tree.as_mut(),
+        |c| still_fails(engine, oracle, c, &failed.check, with_hvp),
+        config.shrink_budget,
+    );
+    Counterexample {
+        size: small.size(),
+        original_size: original.size(),
+        shrink_steps: steps,
+        case: ReplayCase {
+            id: format!(
+                "{}-{}-{}-{}",
+                failed.case,
+                config.seed,
+                engine.name(),
+                failed.check
+            ),
+            engine: engine.name().to_string(),
+            check: failed.check.clone(),
+            family: failed.family.clone(),
+            program_text: small.program.to_string(),
+            program: small.program,
+            point: small.point,
+            direction: small.direction,
+            cotangent: small.cotangent,
+            verdict: failed.verdict.clone(),
+            evidence: failed.reason.clone(),
+            seed: config.seed,
+            index: Some(index),
+        },
+    }
+}
+
+/// Runs the configured suites on several engines, each reference computed
+/// once and shared; `progress` is called with the number of cases finished
+/// since the last call. Reports come back in the engines' order, records in
+/// case order, so the same configuration gives the same reports.
+pub fn run(
+    engines: &[&dyn Engine],
+    config: &ConformanceConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<ConformanceReport> {
+    let oracle = Oracle::new(OracleConfig {
+        seed: config.seed,
+        ..config.oracle.clone()
+    });
+    let with_hvp = engines.iter().any(|e| e.capabilities().hvp);
+    let has = |s: Suite| config.suites.contains(&s);
+    let mut units: Vec<Unit> = Vec::new();
+    if has(Suite::Corpus) {
+        units.extend((0..config.corpus.len()).map(Unit::Replay));
+    }
+    if has(Suite::Catalogue) {
+        units.extend((0..catalogue().len()).map(Unit::Pitfall));
+    }
+    if has(Suite::Generated) || has(Suite::Properties) {
+        let shard = config.shard;
+        units.extend(
+            (0..config.cases)
+                .filter(|i| i % shard.count.max(1) == shard.index)
+                .map(Unit::Generated),
+        );
+    }
+    let pitfalls = catalogue();
+    let per_unit: Vec<Vec<(Vec<Record>, Vec<Counterexample>)>> = units
+        .par_iter()
+        .map(|unit| {
+            let prepared = match *unit {
+                Unit::Replay(k) => prepare_replay(&oracle, &config.corpus[k], with_hvp),
+                Unit::Pitfall(k) => prepare_pitfall(&oracle, &pitfalls[k]),
+                Unit::Generated(i) => {
+                    let mut p = prepare_generated(config, &oracle, i, with_hvp);
+                    if !has(Suite::Generated) {
+                        p.references.clear();
+                    }
+                    p
+                }
+            };
+            let out = engines
+                .iter()
+                .map(|engine| {
+                    let records = judge(*engine, &prepared, &oracle, has(Suite::Properties));
+                    let counterexamples = match prepared.index {
+                        Some(index) if prepared.suite == Suite::Generated => records
+                            .iter()
+                            .filter(|r| r.verdict == "fail")
+                            .map(|r| shrink_failure(*engine, config, &oracle, index, r, with_hvp))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    (records, counterexamples)
+                })
+                .collect();
+            progress(1);
+            out
+        })
+        .collect();
+    engines
+        .iter()
+        .enumerate()
+        .map(|(e, engine)| {
+            let mut report = ConformanceReport {
+                engine: engine.name().to_string(),
+                ..ConformanceReport::default()
+            };
+            for unit in &per_unit {
+                report.records.extend(unit[e].0.iter().cloned());
+                report.counterexamples.extend(unit[e].1.iter().cloned());
+            }
+            report
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Replay(usize),
+    Pitfall(usize),
+    Generated(u64),
+}
+
+/// Runs the configured suites on one engine.
+pub fn check_engine(engine: &dyn Engine, config: &ConformanceConfig) -> ConformanceReport {
+    run(&[engine], config, &|_| {}).pop().unwrap_or_default()
+}

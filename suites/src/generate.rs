@@ -1,0 +1,548 @@
+//! Program generators: proptest strategies with knobs, and deterministic
+//! cases by seed and index.
+//!
+//! A case is built from a point and a list of genes. Each gene picks an
+//! operation from the case's [`Family`] and its arguments among the values
+//! defined so far, and the program is evaluated in `f64` as it is built: when
+//! an operation would leave its domain or overflow at the point, the builder
+//! tries the same operation on other arguments, then falls back to `add`. So
+//! generated programs are mostly regular where they are checked, while the
+//! point generator still aims at kinks, domain edges, tiny and huge
+//! magnitudes and signed zeros.
+//!
+//! Shrinking works on the genes and the point (fewer genes, earlier
+//! arguments, simpler operations, smaller coordinates) and every candidate is
+//! rebuilt, so a shrunk case is always a well-formed program.
+
+use adcheck_engines::ops::{BinaryOp, Comparison, UnaryOp};
+use adcheck_engines::{Differentiable, Instr, Program, ValueId};
+use proptest::prelude::*;
+use proptest::strategy::{BoxedStrategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde::{Deserialize, Serialize};
+
+/// A family of operations a generated program concentrates on (beside the
+/// arithmetic every program has).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// `+ − × ÷`, negation, reciprocal, integer powers, constants.
+    Arithmetic,
+    /// `exp`, `expm1`, `ln`, `log1p`, softplus, logsumexp.
+    ExpLog,
+    /// `sin`, `cos`, `tan`, `asin`, `acos`, `atan`, `atan2`.
+    Trig,
+    /// `sinh`, `cosh`, `tanh`.
+    Hyperbolic,
+    /// `sqrt`, `cbrt`, `powf`, `powi`, `hypot`.
+    Powers,
+    /// `abs`, `relu`, `min`, `max`.
+    Kinks,
+    /// `iflt`, `ifle` branches.
+    Branches,
+    /// Everything.
+    Mixed,
+}
+
+/// An operation a gene can pick.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum GenOp {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    PowI,
+    Const,
+    LogSumExp,
+    Select(Comparison),
+}
+
+const ARITHMETIC: &[GenOp] = &[
+    GenOp::Binary(BinaryOp::Add),
+    GenOp::Binary(BinaryOp::Mul),
+    GenOp::Binary(BinaryOp::Sub),
+    GenOp::Binary(BinaryOp::Div),
+    GenOp::Unary(UnaryOp::Neg),
+    GenOp::Const,
+];
+
+impl Family {
+    /// Every family, in a fixed order.
+    pub const ALL: [Family; 8] = [
+        Family::Arithmetic,
+        Family::ExpLog,
+        Family::Trig,
+        Family::Hyperbolic,
+        Family::Powers,
+        Family::Kinks,
+        Family::Branches,
+        Family::Mixed,
+    ];
+
+    /// A short snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Arithmetic => "arithmetic",
+            Family::ExpLog => "exp_log",
+            Family::Trig => "trig",
+            Family::Hyperbolic => "hyperbolic",
+            Family::Powers => "powers",
+            Family::Kinks => "kinks",
+            Family::Branches => "branches",
+            Family::Mixed => "mixed",
+        }
+    }
+
+    /// Looks a family up by name.
+    pub fn from_name(name: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    fn special_ops(self) -> Vec<GenOp> {
+        use BinaryOp as B;
+        use UnaryOp as U;
+        match self {
+            Family::Arithmetic => vec![GenOp::Unary(U::Recip), GenOp::PowI],
+            Family::ExpLog => vec![
+                GenOp::Unary(U::Exp),
+                GenOp::Unary(U::Expm1),
+                GenOp::Unary(U::Ln),
+                GenOp::Unary(U::Log1p),
+                GenOp::Unary(U::Softplus),
+                GenOp::LogSumExp,
+            ],
+            Family::Trig => vec![
+                GenOp::Unary(U::Sin),
+                GenOp::Unary(U::Cos),
+                GenOp::Unary(U::Tan),
+                GenOp::Unary(U::Asin),
+                GenOp::Unary(U::Acos),
+                GenOp::Unary(U::Atan),
+                GenOp::Binary(B::Atan2),
+            ],
+            Family::Hyperbolic => vec![
+                GenOp::Unary(U::Sinh),
+                GenOp::Unary(U::Cosh),
+                GenOp::Unary(U::Tanh),
+            ],
+            Family::Powers => vec![
+                GenOp::Unary(U::Sqrt),
+                GenOp::Unary(U::Cbrt),
+                GenOp::Binary(B::Powf),
+                GenOp::PowI,
+                GenOp::Binary(B::Hypot),
+            ],
+            Family::Kinks => vec![
+                GenOp::Unary(U::Abs),
+                GenOp::Unary(U::Relu),
+                GenOp::Binary(B::Min),
+                GenOp::Binary(B::Max),
+            ],
+            Family::Branches => vec![
+                GenOp::Select(Comparison::Lt),
+                GenOp::Select(Comparison::Le),
+                GenOp::Unary(U::Sin),
+            ],
+            Family::Mixed => Family::ALL[..7]
+                .iter()
+                .flat_map(|f| f.special_ops())
+                .collect(),
+        }
+    }
+
+    /// The operations a gene chooses from: the family's own twice over, so
+    /// they dominate, then plain arithmetic.
+    fn ops(self) -> Vec<GenOp> {
+        let special = self.special_ops();
+        let mut ops = special.clone();
+        ops.extend(special);
+        ops.extend_from_slice(ARITHMETIC);
+        ops
+    }
+}
+
+/// The knobs of the program and point generators.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenConfig {
+    /// Inputs `n`: smallest and largest (1 to 64).
+    pub inputs: (usize, usize),
+    /// Outputs `m`: smallest and largest (1 to 16).
+    pub outputs: (usize, usize),
+    /// Body length: smallest and largest.
+    pub length: (usize, usize),
+    /// The family of every case, or `None` to rotate through [`Family::ALL`]
+    /// by case index.
+    pub family: Option<Family>,
+    /// Probability that an argument is the first input (one value used many
+    /// times: fan-out).
+    pub fan_out: f64,
+    /// Probability that an argument is the latest value (long chains: depth).
+    pub depth: f64,
+    /// Probability that a coordinate of the point is a special value (a kink,
+    /// a domain edge, a signed zero, a tiny or huge magnitude).
+    pub special_points: f64,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        GenConfig {
+            inputs: (1, 6),
+            outputs: (1, 3),
+            length: (1, 20),
+            family: None,
+            fan_out: 0.15,
+            depth: 0.35,
+            special_points: 0.1,
+        }
+    }
+}
+
+/// One generated case: a program, a point and seed vectors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GeneratedCase {
+    /// The family the program concentrates on.
+    pub family: Family,
+    /// The program.
+    pub program: Program,
+    /// The point.
+    pub point: Vec<f64>,
+    /// A direction for `J·v` and `H·v` (dyadic entries in `[−1, 1]`).
+    pub direction: Vec<f64>,
+    /// A cotangent for `uᵀJ` (dyadic entries in `[−1, 1]`).
+    pub cotangent: Vec<f64>,
+}
+
+/// The raw material of one instruction.
+#[derive(Clone, Debug)]
+struct Gene {
+    op: u16,
+    args: [u16; 4],
+    roll: [u16; 4],
+    constant: f64,
+    exponent: i8,
+}
+
+fn gene() -> impl Strategy<Value = Gene> {
+    (
+        any::<u16>(),
+        any::<[u16; 4]>(),
+        any::<[u16; 4]>(),
+        -3.0f64..3.0,
+        -3i8..=4,
+    )
+        .prop_map(|(op, args, roll, constant, exponent)| Gene {
+            op,
+            args,
+            roll,
+            constant,
+            exponent,
+        })
+}
+
+const SPECIAL_POINTS: &[f64] = &[
+    0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-300, -1e-300, 1e-8, 1e8, 1e150, -1e150, 3.0,
+];
+
+fn coordinate(special: f64) -> impl Strategy<Value = f64> {
+    let p = (special.clamp(0.0, 1.0) * 1000.0) as u32;
+    prop_oneof![
+        (1000 - p).max(1) => -3.0f64..3.0,
+        p.max(1) => prop::sample::select(SPECIAL_POINTS),
+    ]
+}
+
+fn dyadic() -> impl Strategy<Value = f64> {
+    (1u8..=8, any::<bool>()).prop_map(|(k, negative)| {
+        let v = f64::from(k) / 8.0;
+        if negative {
+            -v
+        } else {
+            v
+        }
+    })
+}
+
+/// Whether a value is usable: finite and of moderate size.
+fn regular(v: f64) -> bool {
+    v.is_finite() && v.abs() < 1e100
+}
+
+fn evaluate_instr(instr: &Instr, values: &[f64]) -> f64 {
+    let get = |a: ValueId| values[a as usize];
+    match instr {
+        Instr::Const(c) => *c,
+        Instr::Unary(op, a) => op.apply(&get(*a)),
+        Instr::PowI(a, n) => adcheck_engines::Scalar::powi(&get(*a), *n),
+        Instr::Binary(op, [a, b]) => op.apply(&get(*a), &get(*b)),
+        Instr::LogSumExp(args) => {
+            let xs: Vec<f64> = args.iter().map(|&a| get(a)).collect();
+            <f64 as adcheck_engines::Scalar>::logsumexp(&xs)
+        }
+        Instr::Select(cmp, [a, b, t, f]) => {
+            if cmp.holds(&get(*a), &get(*b)) {
+                get(*t)
+            } else {
+                get(*f)
+            }
+        }
+    }
+}
+
+/// Builds the program of `genes` at `point`, repairing operations that would
+/// leave their domain there (see the module docs).
+fn build(
+    family: Family,
+    point: &[f64],
+    genes: &[Gene],
+    n_outputs: usize,
+    config: &GenConfig,
+) -> Program {
+    let ops = family.ops();
+    let n = point.len();
+    let mut values: Vec<f64> = point.to_vec();
+    let mut body: Vec<Instr> = Vec::with_capacity(genes.len());
+    for g in genes {
+        let defined = values.len();
+        let pick = |slot: usize, shift: usize| -> ValueId {
+            let roll = f64::from(g.roll[slot]) / f64::from(u16::MAX);
+            let chosen = if roll < config.depth {
+                defined - 1
+            } else if roll < config.depth + config.fan_out {
+                0
+            } else {
+                usize::from(g.args[slot]) % defined
+            };
+            ((chosen + defined - shift % defined) % defined) as ValueId
+        };
+        let op = ops[usize::from(g.op) % ops.len()];
+        let make = |shift: usize| -> Instr {
+            let a = |slot| pick(slot, shift);
+            match op {
+                GenOp::Unary(u) => Instr::Unary(u, a(0)),
+                GenOp::Binary(b) => Instr::Binary(b, [a(0), a(1)]),
+                GenOp::PowI => Instr::PowI(a(0), i32::from(g.exponent)),
+                GenOp::Const => Instr::Const(g.constant),
+                GenOp::LogSumExp => Instr::LogSumExp(vec![a(0), a(1), a(2)]),
+                GenOp::Select(c) => Instr::Select(c, [a(0), a(1), a(2), a(3)]),
+            }
+        };
+        // Try the chosen arguments, then shifted ones, then plain addition.
+        let instr = (0..defined.min(8))
+            .map(make)
+            .find(|instr| regular(evaluate_instr(instr, &values)))
+            .unwrap_or_else(|| Instr::Binary(BinaryOp::Add, [pick(0, 0), pick(1, 0)]));
+        let value = evaluate_instr(&instr, &values);
+        let instr = if regular(value) {
+            instr
+        } else {
+            Instr::Const(g.constant)
+        };
+        values.push(evaluate_instr(&instr, &values));
+        body.push(instr);
+    }
+    let total = n + body.len();
+    let outputs = (0..n_outputs)
+        .map(|i| (total - 1 - i % total) as ValueId)
+        .collect();
+    Program::new(n, body, outputs).expect("generated programs are well-formed")
+}
+
+/// The proptest strategy of cases of one family under `config`.
+///
+/// Every part is drawn independently (no dependent draws), so each shrinks
+/// on its own: the point loses coordinates, the body loses genes, down to the
+/// configured minimums.
+pub fn case_strategy(family: Family, config: GenConfig) -> BoxedStrategy<GeneratedCase> {
+    let n_min = config.inputs.0.clamp(1, 64);
+    let n_max = config.inputs.1.clamp(n_min, 64);
+    let m_min = config.outputs.0.clamp(1, 16);
+    let m_max = config.outputs.1.clamp(m_min, 16);
+    let len_max = config.length.1.max(config.length.0);
+    (
+        prop::collection::vec(coordinate(config.special_points), n_min..=n_max),
+        prop::collection::vec(gene(), config.length.0..=len_max),
+        m_min..=m_max,
+        prop::collection::vec(dyadic(), 64),
+        prop::collection::vec(dyadic(), 16),
+    )
+        .prop_map(move |(point, genes, m, mut direction, mut cotangent)| {
+            direction.truncate(point.len());
+            cotangent.truncate(m);
+            GeneratedCase {
+                family,
+                program: build(family, &point, &genes, m, &config),
+                point,
+                direction,
+                cotangent,
+            }
+        })
+        .boxed()
+}
+
+/// SplitMix64: mixes a seed and an index into an independent stream seed.
+pub fn mix(seed: u64, index: u64) -> u64 {
+    let mut z = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The family of case `index` under `config`.
+pub fn family_of(config: &GenConfig, index: u64) -> Family {
+    config
+        .family
+        .unwrap_or(Family::ALL[(index % Family::ALL.len() as u64) as usize])
+}
+
+/// The value tree of case `index` of the campaign with seed `seed`: the same
+/// seed and index always give the same case, whatever else runs.
+pub fn case_tree(
+    config: &GenConfig,
+    seed: u64,
+    index: u64,
+) -> Box<dyn ValueTree<Value = GeneratedCase>> {
+    let stream = mix(seed, index);
+    let mut bytes = [0u8; 32];
+    for (k, chunk) in bytes.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&mix(stream, k as u64).to_le_bytes());
+    }
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let strategy = case_strategy(family_of(config, index), config.clone());
+    Box::new(
+        strategy
+            .new_tree(&mut runner)
+            .expect("case strategies never reject"),
+    )
+}
+
+/// Case `index` of the campaign with seed `seed`.
+pub fn case(config: &GenConfig, seed: u64, index: u64) -> GeneratedCase {
+    case_tree(config, seed, index).current()
+}
+
+/// Shrinks a failing case: walks the value tree towards simpler cases while
+/// `still_fails` holds, for at most `budget` candidates. Returns the smallest
+/// failing case found (with its program pruned of dead code) and the number of
+/// candidates tried.
+pub fn shrink(
+    tree: &mut dyn ValueTree<Value = GeneratedCase>,
+    mut still_fails: impl FnMut(&GeneratedCase) -> bool,
+    budget: usize,
+) -> (GeneratedCase, usize) {
+    let mut best = tree.current();
+    let mut tried = 0;
+    if tree.simplify() {
+        while tried < budget {
+            tried += 1;
+            let candidate = tree.current();
+            if still_fails(&candidate) {
+                best = candidate;
+                if !tree.simplify() {
+                    break;
+                }
+            } else if !tree.complicate() {
+                break;
+            }
+        }
+    }
+    // Dead code never matters to a failure; dropping it is always safe, but
+    // keep the unpruned case if pruning made it pass.
+    let pruned = GeneratedCase {
+        program: best.program.pruned(),
+        ..best.clone()
+    };
+    if pruned.program != best.program && still_fails(&pruned) {
+        best = pruned;
+    }
+    (best, tried)
+}
+
+impl GeneratedCase {
+    /// The number of assignments in the program (its size for shrinking).
+    pub fn size(&self) -> usize {
+        self.program.body().len()
+    }
+
+    /// `n` and `m`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.program.n_inputs(), self.program.n_outputs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_are_deterministic_by_seed_and_index() {
+        let config = GenConfig::default();
+        assert_eq!(case(&config, 7, 3), case(&config, 7, 3));
+        assert_ne!(case(&config, 7, 3), case(&config, 7, 4));
+        assert_ne!(case(&config, 7, 3), case(&config, 8, 3));
+    }
+
+    #[test]
+    fn generated_programs_respect_the_knobs_and_are_regular() {
+        let config = GenConfig {
+            inputs: (2, 4),
+            outputs: (1, 2),
+            length: (3, 12),
+            special_points: 0.0,
+            ..GenConfig::default()
+        };
+        let mut regular_outputs = 0;
+        for index in 0..400 {
+            let c = case(&config, 1, index);
+            let (n, m) = c.shape();
+            assert!((2..=4).contains(&n) && (1..=2).contains(&m));
+            assert!((3..=12).contains(&c.size()));
+            assert_eq!(c.family, Family::ALL[(index % 8) as usize]);
+            if c.program.eval(&c.point).iter().all(|v| v.is_finite()) {
+                regular_outputs += 1;
+            }
+        }
+        assert_eq!(regular_outputs, 400, "the builder keeps values finite");
+    }
+
+    #[test]
+    fn families_use_their_operations() {
+        let config = GenConfig {
+            family: Some(Family::Kinks),
+            length: (20, 20),
+            ..GenConfig::default()
+        };
+        let c = case(&config, 3, 0);
+        let text = c.program.to_string();
+        assert!(
+            ["abs", "relu", "min", "max"]
+                .iter()
+                .any(|op| text.contains(op)),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn shrinking_finds_a_small_failing_case() {
+        // "Fails" whenever the program uses `sin`: the shrunk case should be a
+        // single sin.
+        let config = GenConfig {
+            family: Some(Family::Trig),
+            ..GenConfig::default()
+        };
+        let uses_sin = |c: &GeneratedCase| c.program.to_string().contains("= sin");
+        let index = (0..200)
+            .find(|&i| {
+                let c = case(&config, 5, i);
+                uses_sin(&c) && c.size() >= 10
+            })
+            .unwrap();
+        let mut tree = case_tree(&config, 5, index);
+        let (small, tried) = shrink(tree.as_mut(), uses_sin, 2000);
+        assert!(uses_sin(&small));
+        assert!(
+            small.size() <= 2,
+            "{} after {tried} tries:\n{}",
+            small.size(),
+            small.program
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! Consistency properties: checks an engine must pass that need no oracle.
+//!
+//! Two answers that should be equal are compared at the scale of the path
+//! magnitudes ([`Program::path_magnitudes`]): any order of accumulating the
+//! chain rule in `f64` lands within a few `ε · length · magnitude` of the
+//! exact value, so a larger gap is a bug, not rounding.
+
+use adcheck_engines::{Differentiable, Engine, EngineError, Program};
+use serde::{Deserialize, Serialize};
+
+/// A consistency property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Property {
+    /// The Jacobian by `n` jvps equals the Jacobian by `m` vjps.
+    ForwardReverseJacobian,
+    /// `⟨u, J·v⟩ = ⟨uᵀJ, v⟩`.
+    DotProduct,
+    /// `uᵀ(H·v) = vᵀ(H·u)` (engines with `hvp`, scalar functions).
+    HvpSymmetry,
+    /// The same call twice, with another call between, gives the same bits.
+    Repeatable,
+}
+
+impl Property {
+    /// Every property.
+    pub const ALL: [Property; 4] = [
+        Property::ForwardReverseJacobian,
+        Property::DotProduct,
+        Property::HvpSymmetry,
+        Property::Repeatable,
+    ];
+
+    /// A short snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Property::ForwardReverseJacobian => "forward_reverse_jacobian",
+            Property::DotProduct => "dot_product",
+            Property::HvpSymmetry => "hvp_symmetry",
+            Property::Repeatable => "repeatable",
+        }
+    }
+}
+
+/// The outcome of checking one property on one case.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PropertyOutcome {
+    /// It holds.
+    Holds,
+    /// It is violated, with the evidence.
+    Violated(String),
+    /// It does not apply or cannot be decided here (with why).
+    NotApplicable(String),
+}
+
+/// How close two values that should be equal must be, given the magnitude
+/// of the terms they sum.
+fn close(a: f64, b: f64, magnitude: f64, length: usize) -> bool {
+    if a.to_bits() == b.to_bits() {
+        return true;
+    }
+    let tolerance =
+        f64::EPSILON * (4.0 * a.abs().max(b.abs()) + 4.0 * (length.max(1) as f64) * magnitude);
+    (a - b).abs() <= tolerance
+}
+
+fn unit(len: usize, k: usize) -> Vec<f64> {
+    let mut e = vec![0.0; len];
+    e[k] = 1.0;
+    e
+}
+
+fn err(e: EngineError) -> PropertyOutcome {
+    PropertyOutcome::Violated(format!("engine error: {e}"))
+}
+
+/// Checks `property` of `engine` on `p` at `x` with seed vectors `v` (length
+/// n) and `u` (length m).
+pub fn check(
+    engine: &dyn Engine,
+    property: Property,
+    p: &Program,
+    x: &[f64],
+    v: &[f64],
+    u: &[f64],
+) -> PropertyOutcome {
+    match run(engine, property, p, x, v, u) {
+        Ok(outcome) => outcome,
+        Err(e) => err(e),
+    }
+}
+
+fn run(
+    engine: &dyn Engine,
+    property: Property,
+    p: &Program,
+    x: &[f64],
+    v: &[f64],
+    u: &[f64],
+) -> Result<PropertyOutcome, EngineError> {
+    let (n, m) = (p.n_inputs(), p.n_outputs());
+    let len = p.body().len();
+    let magnitudes = p.path_magnitudes(x);
+    let regular = |i: usize, j: usize| magnitudes[i * n + j].is_finite();
+    Ok(match property {
+        Property::ForwardReverseJacobian => {
+            let mut by_columns = vec![0.0; m * n];
+            for j in 0..n {
+                let d = engine.jvp(p, x, &unit(n, j))?.derivative;
+                if d.len() != m {
+                    return Ok(PropertyOutcome::Violated(format!(
+                        "jvp gave {} entries, not {m}",
+                        d.len()
+                    )));
+                }
+                for i in 0..m {
+                    by_columns[i * n + j] = d[i];
+                }
+            }
+            for i in 0..m {
+                let row = engine.vjp(p, x, &unit(m, i))?.derivative;
+                if row.len() != n {
+                    return Ok(PropertyOutcome::Violated(format!(
+                        "vjp gave {} entries, not {n}",
+                        row.len()
+                    )));
+                }
+                for j in 0..n {
+                    let (a, b) = (by_columns[i * n + j], row[j]);
+                    // Where every local partial is finite, both must be finite and agree.
+                    if regular(i, j) && !close(a, b, magnitudes[i * n + j], len) {
+                        return Ok(PropertyOutcome::Violated(format!(
+                            "J[{i}][{j}]: {a:e} by jvp, {b:e} by vjp (path magnitude {:e})",
+                            magnitudes[i * n + j]
+                        )));
+                    }
+                }
+            }
+            PropertyOutcome::Holds
+        }
+        Property::DotProduct => {
+            let jv = engine.jvp(p, x, v)?.derivative;
+            let ju = engine.vjp(p, x, u)?.derivative;
+            if jv.len() != m || ju.len() != n {
+                return Ok(PropertyOutcome::Violated("wrong result lengths".into()));
+            }
+            let left: f64 = u.iter().zip(&jv).map(|(a, b)| a * b).sum();
+            let right: f64 = ju.iter().zip(v).map(|(a, b)| a * b).sum();
+            let mut scale = 0.0;
+            for i in 0..m {
+                for j in 0..n {
+                    scale += (u[i] * v[j]).abs() * magnitudes[i * n + j];
+                }
+            }
+            if !scale.is_finite() {
+                PropertyOutcome::NotApplicable("a local partial is not finite".into())
+            } else if close(left, right, scale, len) {
+                PropertyOutcome::Holds
+            } else {
+                PropertyOutcome::Violated(format!("⟨u, Jv⟩ = {left:e} but ⟨uᵀJ, v⟩ = {right:e}"))
+            }
+        }
+        Property::HvpSymmetry => {
+            if !engine.capabilities().hvp {
+                return Ok(PropertyOutcome::NotApplicable(
+                    "the engine has no hvp".into(),
+                ));
+            }
+            if m != 1 {
+                return Ok(PropertyOutcome::NotApplicable(
+                    "not a scalar function".into(),
+                ));
+            }
+            // A second direction: v reversed.
+            let w: Vec<f64> = v.iter().rev().copied().collect();
+            let hv = engine.hvp(p, x, v)?.derivative;
+            let hw = engine.hvp(p, x, &w)?.derivative;
+            let left: f64 = w.iter().zip(&hv).map(|(a, b)| a * b).sum();
+            let right: f64 = v.iter().zip(&hw).map(|(a, b)| a * b).sum();
+            let scale: f64 = w.iter().zip(&hv).map(|(a, b)| (a * b).abs()).sum::<f64>()
+                + v.iter().zip(&hw).map(|(a, b)| (a * b).abs()).sum::<f64>();
+            if !scale.is_finite() {
+                PropertyOutcome::NotApplicable("H·v is not finite".into())
+            } else if close(left, right, 4.0 * scale, len) {
+                PropertyOutcome::Holds
+            } else {
+                PropertyOutcome::Violated(format!("wᵀ(Hv) = {left:e} but vᵀ(Hw) = {right:e}"))
+            }
+        }
+        Property::Repeatable => {
+            let first = engine.vjp(p, x, u)?;
+            let first_jvp = engine.jvp(p, x, v)?;
+            // Another program in between, to expose state kept across calls.
+            let other = Program::parse("input a\nb = exp a\nc = mul b a\noutput c")
+                .expect("a fixed program parses");
+            let _ = engine.gradient(&other, &[0.375]);
+            let again = engine.vjp(p, x, u)?;
+            let again_jvp = engine.jvp(p, x, v)?;
+            let same = |a: &[f64], b: &[f64]| {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+            };
+            if same(&first.derivative, &again.derivative)
+                && same(&first_jvp.derivative, &again_jvp.derivative)
+            {
+                PropertyOutcome::Holds
+            } else {
+                PropertyOutcome::Violated(format!(
+                    "vjp gave {:?} then {:?}",
+                    first.derivative, again.derivative
+                ))
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adcheck_engines::forward::ForwardEngine;
+    use adcheck_engines::reverse::ReverseEngine;
+
+    #[test]
+    fn built_in_engines_satisfy_the_properties() {
+        let p = Program::parse(
+            "input a b c\nd = mul a b\ne = sin c\nf = add d e\ng = hypot a f\noutput f g",
+        )
+        .unwrap();
+        let x = [0.5, -1.5, 2.0];
+        for engine in [&ForwardEngine as &dyn Engine, &ReverseEngine] {
+            for property in Property::ALL {
+                let outcome = check(engine, property, &p, &x, &[0.5, 1.0, -0.25], &[1.0, -2.0]);
+                assert!(
+                    matches!(
+                        outcome,
+                        PropertyOutcome::Holds | PropertyOutcome::NotApplicable(_)
+                    ),
+                    "{} {property:?}: {outcome:?}",
+                    engine.name()
+                );
+            }
+        }
+    }
+}
