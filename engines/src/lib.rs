@@ -42,6 +42,14 @@ pub use program::{
 pub use scalar::Scalar;
 pub use trace::{trace, Traced};
 
+/// Every built-in engine, in a fixed order.
+pub fn builtin_engines() -> Vec<Box<dyn Engine>> {
+    vec![
+        Box::new(forward::ForwardEngine),
+        Box::new(reverse::ReverseEngine),
+    ]
+}
+
 /// A function `Rⁿ → Rᵐ` written once, generic over [`Scalar`].
 ///
 /// Hand-written problems implement it directly; [`Program`] implements it by

@@ -824,6 +824,15 @@ impl Oracle {
                 "the f64 evaluation takes another branch than the exact one".into(),
             );
         }
+        if !tolerance.is_finite() {
+            return inconclusive(
+                InconclusiveReason::IllConditioned,
+                format!(
+                    "products of partials overflow f64 along the chain rule; {}",
+                    evidence()
+                ),
+            );
+        }
         if reference.singular {
             return inconclusive(
                 InconclusiveReason::DomainEdge,

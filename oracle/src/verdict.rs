@@ -163,7 +163,8 @@ pub fn bits_correct(got: f64, reference: &Float) -> f64 {
     }
     let diff = Float::with_val(reference.prec(), got - reference).abs();
     let rel = Float::with_val(64, &diff / reference).abs().to_f64();
-    (-rel.log2()).clamp(0.0, 53.0)
+    // `+ 0.0` turns a negative zero into zero.
+    (-rel.log2()).clamp(0.0, 53.0) + 0.0
 }
 
 #[cfg(test)]

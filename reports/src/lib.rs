@@ -1,2 +1,351 @@
-//! CSV rows, SVG plots and HTML/Markdown summaries of adcheck runs. Filled in
-//! by the verify and bench issues.
+//! CSV rows, summaries and terminal tables of adcheck runs.
+//!
+//! A run's outputs are deterministic by design: [`ordered`] fixes the order
+//! of rows (corpus, then catalogue, then generated cases by index; engines in
+//! the order given), and [`write_cases`] writes them without anything that
+//! varies between runs (timings go to a separate file). So the same seed
+//! gives byte-identical `cases.csv`, and shards merged with [`merge`] give
+//! the same file as one unsharded run.
+
+mod table;
+pub use table::{render_table, TableRow};
+
+use adcheck_suites::conformance::{summarize, Record, Suite};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Why a report could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A CSV file is malformed.
+    #[error("{path}: {source}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: csv::Error,
+    },
+    /// A JSON file is malformed.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// Shards that do not belong together.
+    #[error("cannot merge: {0}")]
+    Mismatch(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One row of `cases.csv` (a [`Record`] without its timing).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseRow {
+    /// The case id.
+    pub case: String,
+    /// The suite.
+    pub suite: Suite,
+    /// The family.
+    pub family: String,
+    /// The engine.
+    pub engine: String,
+    /// What was checked.
+    pub check: String,
+    /// `pass`, `fail` or `inconclusive`.
+    pub verdict: String,
+    /// Worst bits correct.
+    pub bits: Option<f64>,
+    /// Worst ULPs.
+    pub ulps: Option<f64>,
+    /// Reason or evidence.
+    pub reason: String,
+}
+
+impl From<&Record> for CaseRow {
+    fn from(r: &Record) -> Self {
+        CaseRow {
+            case: r.case.clone(),
+            suite: r.suite,
+            family: r.family.clone(),
+            engine: r.engine.clone(),
+            check: r.check.clone(),
+            verdict: r.verdict.clone(),
+            bits: r.bits,
+            ulps: r.ulps,
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+impl From<CaseRow> for Record {
+    fn from(r: CaseRow) -> Self {
+        Record {
+            case: r.case,
+            suite: r.suite,
+            family: r.family,
+            engine: r.engine,
+            check: r.check,
+            verdict: r.verdict,
+            bits: r.bits,
+            ulps: r.ulps,
+            reason: r.reason,
+            seconds: 0.0,
+        }
+    }
+}
+
+/// The position of a case in the canonical order: saved cases first, then
+/// the catalogue (both in the order first seen), then generated cases by
+/// index.
+fn case_rank(case: &str, first_seen: &HashMap<String, usize>) -> (u8, u64) {
+    if let Some(index) = case.strip_prefix("gen-").and_then(|i| i.parse().ok()) {
+        return (2, index);
+    }
+    let group = if case.starts_with("corpus-") { 0 } else { 1 };
+    (
+        group,
+        first_seen.get(case).copied().unwrap_or(usize::MAX) as u64,
+    )
+}
+
+/// Puts records in the canonical order: by case, then by engine in the
+/// order of `engines`, keeping each engine's records for a case in the
+/// order they were made.
+pub fn ordered(records: impl IntoIterator<Item = Record>, engines: &[String]) -> Vec<Record> {
+    let records: Vec<Record> = records.into_iter().collect();
+    let mut first_seen = HashMap::new();
+    for r in &records {
+        let next = first_seen.len();
+        first_seen.entry(r.case.clone()).or_insert(next);
+    }
+    let engine_rank = |e: &str| engines.iter().position(|x| x == e).unwrap_or(usize::MAX);
+    /// Case rank, engine rank, original position.
+    type Key = ((u8, u64), usize, usize);
+    let mut keyed: Vec<(Key, Record)> = records
+        .into_iter()
+        .enumerate()
+        .map(|(seq, r)| {
+            (
+                (case_rank(&r.case, &first_seen), engine_rank(&r.engine), seq),
+                r,
+            )
+        })
+        .collect();
+    keyed.sort_by_key(|(k, _)| *k);
+    keyed.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Writes `records` (already [`ordered`]) as CSV.
+pub fn write_cases(path: &Path, records: &[Record]) -> Result<(), ReportError> {
+    let csv_error = |source| ReportError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut writer = csv::Writer::from_path(path).map_err(csv_error)?;
+    for r in records {
+        writer.serialize(CaseRow::from(r)).map_err(csv_error)?;
+    }
+    writer.flush().map_err(io(path))
+}
+
+/// Reads a `cases.csv`.
+pub fn read_cases(path: &Path) -> Result<Vec<Record>, ReportError> {
+    let csv_error = |source| ReportError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
+    reader
+        .deserialize::<CaseRow>()
+        .map(|row| row.map(Record::from).map_err(csv_error))
+        .collect()
+}
+
+/// Writes the timing of each record (not deterministic, so kept apart).
+pub fn write_timings(path: &Path, records: &[Record]) -> Result<(), ReportError> {
+    let csv_error = |source| ReportError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut writer = csv::Writer::from_path(path).map_err(csv_error)?;
+    writer
+        .write_record(["case", "engine", "check", "seconds"])
+        .map_err(csv_error)?;
+    for r in records {
+        writer
+            .write_record([&r.case, &r.engine, &r.check, &format!("{:.9}", r.seconds)])
+            .map_err(csv_error)?;
+    }
+    writer.flush().map_err(io(path))
+}
+
+/// Counts for one engine.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineTotals {
+    /// Passes.
+    pub pass: usize,
+    /// Failures.
+    pub fail: usize,
+    /// Inconclusive results.
+    pub inconclusive: usize,
+    /// Inconclusive results by reason.
+    pub inconclusive_by_reason: BTreeMap<String, usize>,
+    /// Distinct generated cases checked.
+    pub generated_cases: usize,
+}
+
+/// `summary.json`: what was run and what came of it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The seed.
+    pub seed: u64,
+    /// Generated cases asked for (before sharding).
+    pub cases: u64,
+    /// The shard, `K/N`.
+    pub shard: String,
+    /// The engines, in order.
+    pub engines: Vec<String>,
+    /// The suites run.
+    pub suites: Vec<String>,
+    /// Totals per engine.
+    pub totals: BTreeMap<String, EngineTotals>,
+    /// Replay files written for failures (relative to the output folder).
+    pub failures: Vec<String>,
+    /// Wall time of the run, in seconds.
+    pub wall_seconds: f64,
+}
+
+impl Summary {
+    /// Recomputes the totals from `records`.
+    pub fn count(&mut self, records: &[Record]) {
+        self.totals.clear();
+        let mut generated: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for r in records {
+            let t = self.totals.entry(r.engine.clone()).or_default();
+            match r.verdict.as_str() {
+                "pass" => t.pass += 1,
+                "fail" => t.fail += 1,
+                _ => {
+                    t.inconclusive += 1;
+                    *t.inconclusive_by_reason
+                        .entry(r.reason.clone())
+                        .or_default() += 1;
+                }
+            }
+            if r.case.starts_with("gen-") {
+                generated
+                    .entry(r.engine.clone())
+                    .or_default()
+                    .insert(r.case.clone());
+            }
+        }
+        for (engine, cases) in generated {
+            if let Some(t) = self.totals.get_mut(&engine) {
+                t.generated_cases = cases.len();
+            }
+        }
+    }
+
+    /// Failures over all engines.
+    pub fn failures_total(&self) -> usize {
+        self.totals.values().map(|t| t.fail).sum()
+    }
+}
+
+/// Writes `summary.json`.
+pub fn write_summary(path: &Path, summary: &Summary) -> Result<(), ReportError> {
+    let text = serde_json::to_string_pretty(summary).map_err(|source| ReportError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    fs::write(path, text + "\n").map_err(io(path))
+}
+
+/// Reads `summary.json`.
+pub fn read_summary(path: &Path) -> Result<Summary, ReportError> {
+    let text = fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|source| ReportError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Merges the outputs of shard runs (each folder holding `cases.csv` and
+/// `summary.json`) into `out`: the rows in canonical order, the summary
+/// recounted, the failure files copied. The shards must share seed, cases,
+/// engines and suites.
+pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary, ReportError> {
+    let mut summaries = Vec::new();
+    let mut records = Vec::new();
+    for dir in shards {
+        summaries.push(read_summary(&dir.join("summary.json"))?);
+        records.extend(read_cases(&dir.join("cases.csv"))?);
+    }
+    let first = summaries
+        .first()
+        .cloned()
+        .ok_or_else(|| ReportError::Mismatch("no shard folders given".into()))?;
+    for s in &summaries {
+        if (s.seed, s.cases, &s.engines, &s.suites)
+            != (first.seed, first.cases, &first.engines, &first.suites)
+        {
+            return Err(ReportError::Mismatch(
+                "shards differ in seed, cases, engines or suites".into(),
+            ));
+        }
+    }
+    fs::create_dir_all(out.join("failures")).map_err(io(out))?;
+    let records = ordered(records, &first.engines);
+    write_cases(&out.join("cases.csv"), &records)?;
+    let mut failures = Vec::new();
+    for (dir, s) in shards.iter().zip(&summaries) {
+        for f in &s.failures {
+            let target = out.join(f);
+            fs::copy(dir.join(f), &target).map_err(io(&target))?;
+            failures.push(f.clone());
+        }
+    }
+    failures.sort();
+    let mut merged = Summary {
+        shard: format!("merged from {} shards", shards.len()),
+        failures,
+        wall_seconds: summaries.iter().map(|s| s.wall_seconds).sum(),
+        ..first
+    };
+    merged.count(&records);
+    write_summary(&out.join("summary.json"), &merged)?;
+    Ok(merged)
+}
+
+/// The rows of the terminal table for one engine's records.
+pub fn table_rows<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<TableRow> {
+    summarize(records)
+        .into_iter()
+        .map(|row| TableRow {
+            suite: row.suite,
+            group: row.group,
+            pass: row.pass,
+            fail: row.fail,
+            inconclusive: row.inconclusive,
+            worst_bits: row.worst_bits,
+            median_bits: row.median_bits,
+        })
+        .collect()
+}

@@ -108,6 +108,9 @@ pub struct ConformanceConfig {
     pub shrink_budget: usize,
     /// Saved cases to replay (the regression corpus).
     pub corpus: Vec<ReplayCase>,
+    /// Stop starting new cases after this instant (a time budget); the cases
+    /// skipped are counted in [`RunOutcome::skipped`].
+    pub deadline: Option<Instant>,
 }
 
 impl Default for ConformanceConfig {
@@ -126,6 +129,7 @@ impl Default for ConformanceConfig {
             shard: Shard::default(),
             shrink_budget: 400,
             corpus: Vec::new(),
+            deadline: None,
         }
     }
 }
@@ -603,40 +607,82 @@ pub fn shrink_failure(
     }
 }
 
-/// Runs the configured suites on several engines, each reference computed
-/// once and shared; `progress` is called with the number of cases finished
-/// since the last call. Reports come back in the engines' order, records in
-/// case order, so the same configuration gives the same reports.
-pub fn run(
-    engines: &[&dyn Engine],
-    config: &ConformanceConfig,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Vec<ConformanceReport> {
-    let oracle = Oracle::new(OracleConfig {
-        seed: config.seed,
-        ..config.oracle.clone()
-    });
-    let with_hvp = engines.iter().any(|e| e.capabilities().hvp);
+/// What [`run_all`] returns.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutcome {
+    /// One report per engine, in the engines' order.
+    pub reports: Vec<ConformanceReport>,
+    /// Cases not started because the deadline had passed.
+    pub skipped: u64,
+    /// Cases scheduled (corpus, catalogue and generated, after sharding).
+    pub scheduled: u64,
+}
+
+/// How many cases [`run`] schedules for `config` (for progress bars).
+pub fn scheduled_cases(config: &ConformanceConfig) -> u64 {
+    units(config).len() as u64
+}
+
+fn units(config: &ConformanceConfig) -> Vec<Unit> {
     let has = |s: Suite| config.suites.contains(&s);
+    let shard = config.shard;
+    // The corpus and the catalogue belong to the first shard only, so that
+    // shards partition the work and merge back into one run.
+    let first_shard = shard.index == 0;
     let mut units: Vec<Unit> = Vec::new();
-    if has(Suite::Corpus) {
+    if has(Suite::Corpus) && first_shard {
         units.extend((0..config.corpus.len()).map(Unit::Replay));
     }
-    if has(Suite::Catalogue) {
+    if has(Suite::Catalogue) && first_shard {
         units.extend((0..catalogue().len()).map(Unit::Pitfall));
     }
     if has(Suite::Generated) || has(Suite::Properties) {
-        let shard = config.shard;
         units.extend(
             (0..config.cases)
                 .filter(|i| i % shard.count.max(1) == shard.index)
                 .map(Unit::Generated),
         );
     }
+    units
+}
+
+/// Runs the configured suites on several engines (see [`run_all`]) and
+/// returns one report per engine.
+pub fn run(
+    engines: &[&dyn Engine],
+    config: &ConformanceConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<ConformanceReport> {
+    run_all(engines, config, progress).reports
+}
+
+/// Runs the configured suites on several engines, each reference computed
+/// once and shared; `progress` is called with the number of cases finished
+/// since the last call. Reports come back in the engines' order, records in
+/// case order, so the same configuration gives the same reports (unless a
+/// deadline cuts the run short).
+pub fn run_all(
+    engines: &[&dyn Engine],
+    config: &ConformanceConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> RunOutcome {
+    let oracle = Oracle::new(OracleConfig {
+        seed: config.seed,
+        ..config.oracle.clone()
+    });
+    let with_hvp = engines.iter().any(|e| e.capabilities().hvp);
+    let has = |s: Suite| config.suites.contains(&s);
+    let units = units(config);
+    let skipped = std::sync::atomic::AtomicU64::new(0);
     let pitfalls = catalogue();
     let per_unit: Vec<Vec<(Vec<Record>, Vec<Counterexample>)>> = units
         .par_iter()
         .map(|unit| {
+            if config.deadline.is_some_and(|d| Instant::now() >= d) {
+                skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                progress(1);
+                return engines.iter().map(|_| (Vec::new(), Vec::new())).collect();
+            }
             let prepared = match *unit {
                 Unit::Replay(k) => prepare_replay(&oracle, &config.corpus[k], with_hvp),
                 Unit::Pitfall(k) => prepare_pitfall(&oracle, &pitfalls[k]),
@@ -667,7 +713,7 @@ pub fn run(
             out
         })
         .collect();
-    engines
+    let reports = engines
         .iter()
         .enumerate()
         .map(|(e, engine)| {
@@ -681,7 +727,12 @@ pub fn run(
             }
             report
         })
-        .collect()
+        .collect();
+    RunOutcome {
+        reports,
+        skipped: skipped.into_inner(),
+        scheduled: units.len() as u64,
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -25,6 +25,42 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Check engines against every suite and the oracle (`adcheck verify`;
+    /// `cargo xtask verify --help` lists its flags).
+    #[command(disable_help_flag = true)]
+    Verify {
+        /// Arguments for `adcheck verify`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Work with the outputs of earlier runs (`adcheck report`, e.g.
+    /// `cargo xtask report merge DIR...`).
+    #[command(disable_help_flag = true)]
+    Report {
+        /// Arguments for `adcheck report`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Runs `adcheck SUBCOMMAND ARGS` built in release mode.
+fn adcheck(subcommand: &str, args: Vec<String>) -> Result<ExitCode> {
+    let mut all: Vec<String> = [
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "adcheck-runner",
+        "--bin",
+        "adcheck",
+        "--",
+        subcommand,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    all.extend(args);
+    cargo(&all)
 }
 
 /// Runs `cargo` with `args` from the workspace root and returns its exit code.
@@ -51,6 +87,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             all.extend(args);
             cargo(&all)
         }
+        Task::Verify { args } => adcheck("verify", args),
+        Task::Report { args } => adcheck("report", args),
     }
 }
 

@@ -1,0 +1,108 @@
+//! `adcheck`: the command line behind `cargo xtask verify` and
+//! `cargo xtask report`.
+//!
+//! Exit status: 0 when nothing failed, 1 when a check failed, 2 on a usage
+//! or input error (always with a one-line message, never a backtrace).
+
+mod verify;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Verifies and benchmarks automatic-differentiation engines.
+#[derive(Parser)]
+#[command(name = "adcheck", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check engines against every suite and the oracle.
+    Verify(verify::VerifyArgs),
+    /// Work with the outputs of earlier runs.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportAction {
+    /// Merge the outputs of shard runs (`--shard K/N`) into one.
+    Merge {
+        /// The shard output folders.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Where to write the merged output.
+        #[arg(long, default_value = "target/adcheck/verify/merged")]
+        out: PathBuf,
+    },
+}
+
+/// An error in what the user gave (flags, files): exit status 2.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Verify(args) => verify::run(args),
+        Command::Report {
+            action: ReportAction::Merge { shards, out },
+        } => {
+            let summary =
+                adcheck_reports::merge(&shards, &out).map_err(|e| InputError(e.to_string()))?;
+            println!(
+                "merged {} shards into {}: {} failures",
+                shards.len(),
+                out.display(),
+                summary.failures_total()
+            );
+            Ok(if summary.failures_total() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{first} (try --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

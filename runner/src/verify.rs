@@ -1,0 +1,329 @@
+//! `adcheck verify`: every suite against every selected engine.
+
+use crate::InputError;
+use adcheck_engines::{builtin_engines, Engine};
+use adcheck_reports::{
+    ordered, render_table, table_rows, write_cases, write_summary, write_timings, Summary,
+};
+use adcheck_suites::conformance::{
+    run_all, scheduled_cases, ConformanceConfig, ReplayCase, Shard, Suite,
+};
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// How to print the result.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Human,
+    /// `summary.json` on standard output.
+    Json,
+}
+
+/// The flags of `verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// An engine to check (repeatable; default: every built-in engine).
+    #[arg(long = "engine", value_name = "NAME")]
+    engines: Vec<String>,
+    /// A suite to run (repeatable; default: all): generated, catalogue,
+    /// properties, corpus.
+    #[arg(long = "suite", value_name = "NAME")]
+    suites: Vec<String>,
+    /// Generated programs to check.
+    #[arg(long, default_value_t = 10_000)]
+    cases: u64,
+    /// The seed every random choice flows from (default: random, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop starting new cases after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    time_budget: Option<f64>,
+    /// Run only shard K of N (`K/N`, K from 0): a deterministic partition of
+    /// the generated cases; merge the outputs with `report merge`.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
+    /// Replay saved cases (a replay file, or a folder of them) instead of
+    /// the suites.
+    #[arg(long, value_name = "FILE|DIR")]
+    replay: Option<PathBuf>,
+    /// The regression corpus replayed on every run.
+    #[arg(long, value_name = "DIR", default_value = "corpus")]
+    corpus: PathBuf,
+    /// Where to write cases.csv, timings.csv, summary.json and failures/.
+    #[arg(long, value_name = "DIR", default_value = "target/adcheck/verify")]
+    out: PathBuf,
+    /// No progress bar and no table.
+    #[arg(long)]
+    quiet: bool,
+    /// Output format on standard output.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let (k, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not of the form K/N"))?;
+    let index: u64 = k
+        .parse()
+        .map_err(|_| format!("`{k}` is not a shard number"))?;
+    let count: u64 = n
+        .parse()
+        .map_err(|_| format!("`{n}` is not a shard count"))?;
+    if count == 0 || index >= count {
+        return Err(format!(
+            "shard {index}/{count} does not exist (K runs from 0 to N-1)"
+        ));
+    }
+    Ok(Shard { index, count })
+}
+
+/// Loads replay cases from a file or a folder of `*.json` files.
+pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = fs::read_dir(path)
+            .map_err(|e| InputError(format!("{}: {e}", path.display())))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        files
+    } else if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        return Err(InputError(format!(
+            "{}: no such file or folder",
+            path.display()
+        )));
+    };
+    files
+        .iter()
+        .map(|file| {
+            let text = fs::read_to_string(file)
+                .map_err(|e| InputError(format!("{}: {e}", file.display())))?;
+            serde_json::from_str::<ReplayCase>(&text)
+                .map_err(|e| InputError(format!("{}: not a replay file: {e}", file.display())))
+        })
+        .collect()
+}
+
+fn select_engines(names: &[String]) -> Result<Vec<Box<dyn Engine>>, InputError> {
+    let all = builtin_engines();
+    if names.is_empty() {
+        return Ok(all);
+    }
+    let known: Vec<String> = all.iter().map(|e| e.name().to_string()).collect();
+    let mut chosen = Vec::new();
+    for name in names {
+        let engine = builtin_engines()
+            .into_iter()
+            .find(|e| e.name() == name)
+            .ok_or_else(|| {
+                InputError(format!(
+                    "unknown engine `{name}` (known: {})",
+                    known.join(", ")
+                ))
+            })?;
+        chosen.push(engine);
+    }
+    Ok(chosen)
+}
+
+fn select_suites(names: &[String]) -> Result<Vec<Suite>, InputError> {
+    if names.is_empty() {
+        return Ok(Suite::ALL.to_vec());
+    }
+    names
+        .iter()
+        .map(|n| {
+            Suite::from_name(n).ok_or_else(|| {
+                InputError(format!(
+                    "unknown suite `{n}` (known: generated, catalogue, properties, corpus)"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    adcheck_suites::generate::mix(nanos, u64::from(std::process::id()))
+}
+
+/// Runs `verify`.
+pub fn run(args: VerifyArgs) -> Result<ExitCode> {
+    let engines = select_engines(&args.engines)?;
+    let mut suites = select_suites(&args.suites)?;
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let shard = args.shard.unwrap_or_default();
+    let corpus = match &args.replay {
+        Some(path) => {
+            suites = vec![Suite::Corpus];
+            load_replays(path)?
+        }
+        None if args.corpus.is_dir() && suites.contains(&Suite::Corpus) => {
+            load_replays(&args.corpus)?
+        }
+        None => Vec::new(),
+    };
+    if let Some(budget) = args.time_budget {
+        if !(budget.is_finite() && budget > 0.0) {
+            return Err(InputError(format!(
+                "--time-budget must be a positive number of seconds, not {budget}"
+            ))
+            .into());
+        }
+    }
+    let config = ConformanceConfig {
+        cases: args.cases,
+        seed,
+        suites: suites.clone(),
+        shard,
+        corpus,
+        deadline: args
+            .time_budget
+            .map(|s| Instant::now() + Duration::from_secs_f64(s)),
+        ..ConformanceConfig::default()
+    };
+    let engine_refs: Vec<&dyn Engine> = engines.iter().map(|e| e.as_ref()).collect();
+    let names: Vec<String> = engines.iter().map(|e| e.name().to_string()).collect();
+    eprintln!(
+        "adcheck verify: seed {seed}, {} generated cases{}, engines {}, suites {}",
+        args.cases,
+        if shard.count > 1 {
+            format!(" (shard {}/{})", shard.index, shard.count)
+        } else {
+            String::new()
+        },
+        names.join(", "),
+        suites
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let total = scheduled_cases(&config);
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} cases, {per_sec}, eta {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    let start = Instant::now();
+    let outcome = run_all(&engine_refs, &config, &|k| bar.inc(k));
+    bar.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+
+    // Outputs.
+    let out = &args.out;
+    let failures_dir = out.join("failures");
+    if failures_dir.exists() {
+        fs::remove_dir_all(&failures_dir)
+            .with_context(|| format!("clearing {}", failures_dir.display()))?;
+    }
+    fs::create_dir_all(&failures_dir)
+        .with_context(|| format!("creating {}", failures_dir.display()))?;
+    let records = ordered(
+        outcome
+            .reports
+            .iter()
+            .flat_map(|r| r.records.iter().cloned()),
+        &names,
+    );
+    write_cases(&out.join("cases.csv"), &records)?;
+    write_timings(&out.join("timings.csv"), &records)?;
+    let mut failure_files = Vec::new();
+    for report in &outcome.reports {
+        for c in &report.counterexamples {
+            let name = format!("failures/{}.json", c.case.id);
+            fs::write(
+                out.join(&name),
+                serde_json::to_string_pretty(&c.case)? + "\n",
+            )?;
+            failure_files.push(name);
+        }
+        // Failures of saved and catalogue cases replay from where they are.
+    }
+    failure_files.sort();
+    let mut summary = Summary {
+        seed,
+        cases: args.cases,
+        shard: format!("{}/{}", shard.index, shard.count),
+        engines: names.clone(),
+        suites: suites.iter().map(|s| s.name().to_string()).collect(),
+        failures: failure_files,
+        wall_seconds: wall,
+        ..Summary::default()
+    };
+    summary.count(&records);
+    write_summary(&out.join("summary.json"), &summary)?;
+
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+        Format::Human if !args.quiet => {
+            for report in &outcome.reports {
+                println!(
+                    "{}\n",
+                    render_table(&report.engine, &table_rows(report.records.iter()))
+                );
+            }
+            for report in &outcome.reports {
+                for r in report.records.iter().filter(|r| r.verdict == "fail") {
+                    println!(
+                        "FAIL {} {} {} {}: {}",
+                        r.engine, r.case, r.family, r.check, r.reason
+                    );
+                }
+                for c in &report.counterexamples {
+                    println!(
+                        "shrunk {} from {} to {} assignments ({} candidates); replay: cargo xtask verify --replay {}\n{}",
+                        c.case.id,
+                        c.original_size,
+                        c.size,
+                        c.shrink_steps,
+                        out.join(format!("failures/{}.json", c.case.id)).display(),
+                        c.case.program_text
+                    );
+                }
+            }
+        }
+        Format::Human => {}
+    }
+    let checked = outcome.scheduled - outcome.skipped;
+    let fails = summary.failures_total();
+    let inconclusive: usize = summary.totals.values().map(|t| t.inconclusive).sum();
+    let all: usize = summary
+        .totals
+        .values()
+        .map(|t| t.pass + t.fail + t.inconclusive)
+        .sum();
+    eprintln!(
+        "{checked} cases ({} skipped by the time budget) in {wall:.1} s ({:.0} cases/s); {} checks: {fails} failed, {inconclusive} inconclusive ({:.2}%); outputs in {}",
+        outcome.skipped,
+        checked as f64 / wall.max(1e-9),
+        all,
+        100.0 * inconclusive as f64 / all.max(1) as f64,
+        out.display()
+    );
+    eprintln!("seed {seed}: rerun with --seed {seed}");
+    Ok(if fails == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
