@@ -71,6 +71,18 @@ impl Instr {
         }
     }
 
+    /// The same instruction reading `f(a)` wherever it read `a`.
+    pub fn map_args(&self, f: impl Fn(ValueId) -> ValueId) -> Instr {
+        match self {
+            Instr::Const(c) => Instr::Const(*c),
+            Instr::Unary(op, a) => Instr::Unary(*op, f(*a)),
+            Instr::PowI(a, e) => Instr::PowI(f(*a), *e),
+            Instr::Binary(op, args) => Instr::Binary(*op, args.map(&f)),
+            Instr::LogSumExp(args) => Instr::LogSumExp(args.iter().map(|&a| f(a)).collect()),
+            Instr::Select(cmp, args) => Instr::Select(*cmp, args.map(&f)),
+        }
+    }
+
     /// The operation's name in the text and JSON forms.
     pub fn op_name(&self) -> &'static str {
         match self {
@@ -460,15 +472,7 @@ impl Program {
             if !live[n + k] {
                 continue;
             }
-            let map = |a: &ValueId| renumber[*a as usize];
-            let instr = match instr {
-                Instr::Const(c) => Instr::Const(*c),
-                Instr::Unary(op, a) => Instr::Unary(*op, map(a)),
-                Instr::PowI(a, e) => Instr::PowI(map(a), *e),
-                Instr::Binary(op, [a, b]) => Instr::Binary(*op, [map(a), map(b)]),
-                Instr::LogSumExp(args) => Instr::LogSumExp(args.iter().map(map).collect()),
-                Instr::Select(cmp, args) => Instr::Select(*cmp, args.map(|a| map(&a))),
-            };
+            let instr = instr.map_args(|a| renumber[a as usize]);
             renumber[n + k] = (n + body.len()) as ValueId;
             body.push(instr);
         }

@@ -226,6 +226,10 @@ pub struct Reference {
     pub primal: Vec<f64>,
     /// Whether the outputs are finite in `f64` and exactly.
     pub primal_finite: bool,
+    /// The exact outputs.
+    pub primal_exact: Vec<Float>,
+    /// The outputs as `f64` evaluation of the program gives them.
+    pub primal_f64: Vec<f64>,
     /// The most bits any program value lost in `f64` against MPFR.
     pub lost_bits: f64,
     /// Whether `f64` evaluation takes the exact evaluation's branches.
@@ -526,6 +530,18 @@ impl Oracle {
             .iter()
             .map(|&o| output_value(&values_mp, o))
             .collect();
+        let primal_exact: Vec<Float> = outputs
+            .iter()
+            .map(|&o| {
+                values_mp[o as usize]
+                    .as_ref()
+                    .map_or_else(|| Mp::nan().0, |v| (v.0).0.clone())
+            })
+            .collect();
+        let primal_f64: Vec<f64> = outputs
+            .iter()
+            .map(|&o| values64[o as usize].as_ref().map_or(f64::NAN, |v| v.0))
+            .collect();
         let primal_finite = primal.iter().all(|v| v.is_finite())
             && outputs.iter().all(|&o| {
                 values64[o as usize]
@@ -704,6 +720,8 @@ impl Oracle {
             entries,
             primal,
             primal_finite,
+            primal_exact,
+            primal_f64,
             lost_bits,
             f64_path_matches: log64 == log_mp,
             singular,
@@ -727,6 +745,62 @@ impl Oracle {
             .iter()
             .enumerate()
             .map(|(k, &g)| self.judge_entry(reference, k, g))
+            .collect())
+    }
+
+    /// Judges an engine's primal outputs against the exact ones. The gate is
+    /// `4·ε·L·|r|` for the rounding of `L` operations, plus four times the
+    /// gap between the exact value and plain `f64` evaluation (the program's
+    /// own conditioning).
+    pub fn judge_primal(
+        &self,
+        reference: &Reference,
+        got: &[f64],
+    ) -> Result<Vec<Verdict>, OracleError> {
+        if got.len() != reference.primal_exact.len() {
+            return Err(OracleError::AnswerLength {
+                expected: reference.primal_exact.len(),
+                got: got.len(),
+            });
+        }
+        let len = reference.program_len.max(1) as f64;
+        Ok(got
+            .iter()
+            .zip(&reference.primal_exact)
+            .zip(&reference.primal_f64)
+            .map(|((&g, exact), &plain)| {
+                if !reference.primal_finite {
+                    return Verdict::Inconclusive {
+                        reason: InconclusiveReason::PrimalNotFinite,
+                        detail: format!("exact {}", exact.to_f64()),
+                    };
+                }
+                let r = exact.to_f64();
+                let conditioning = Float::with_val(self.config.precision, plain - exact).abs().to_f64();
+                let tolerance = 4.0 * f64::EPSILON * len * r.abs() + 4.0 * conditioning + 4.0 * f64::from_bits(1);
+                let diff = Float::with_val(self.config.precision, g - exact).abs().to_f64();
+                let bits = bits_correct(g, exact);
+                if g == r || g == plain || diff <= tolerance {
+                    Verdict::Pass {
+                        bits_correct: bits,
+                        ulps: ulps(g, exact),
+                    }
+                } else if reference.lost_bits > self.config.ill_conditioned_bits {
+                    Verdict::Inconclusive {
+                        reason: InconclusiveReason::IllConditioned,
+                        detail: format!("the f64 primal lost {:.1} bits", reference.lost_bits),
+                    }
+                } else {
+                    Verdict::Fail {
+                        expected: r,
+                        got: g,
+                        bits_correct: bits,
+                        evidence: format!(
+                            "primal: expected {r:e} (MPFR {exact:.40}), f64 evaluation gives {plain:e}, got {g:e}; tolerance {tolerance:.2e}"
+                        ),
+                    }
+                }
+            })
             .collect())
     }
 

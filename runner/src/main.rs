@@ -4,6 +4,7 @@
 //! Exit status: 0 when nothing failed, 1 when a check failed, 2 on a usage
 //! or input error (always with a one-line message, never a backtrace).
 
+mod mutants;
 mod verify;
 
 use anyhow::Result;

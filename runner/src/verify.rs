@@ -30,40 +30,44 @@ pub enum Format {
 pub struct VerifyArgs {
     /// An engine to check (repeatable; default: every built-in engine).
     #[arg(long = "engine", value_name = "NAME")]
-    engines: Vec<String>,
+    pub(crate) engines: Vec<String>,
     /// A suite to run (repeatable; default: all): generated, catalogue,
     /// properties, corpus.
     #[arg(long = "suite", value_name = "NAME")]
-    suites: Vec<String>,
+    pub(crate) suites: Vec<String>,
     /// Generated programs to check.
     #[arg(long, default_value_t = 10_000)]
-    cases: u64,
+    pub(crate) cases: u64,
     /// The seed every random choice flows from (default: random, printed).
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Stop starting new cases after this many seconds.
     #[arg(long, value_name = "SECONDS")]
-    time_budget: Option<f64>,
+    pub(crate) time_budget: Option<f64>,
     /// Run only shard K of N (`K/N`, K from 0): a deterministic partition of
     /// the generated cases; merge the outputs with `report merge`.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
-    shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// Replay saved cases (a replay file, or a folder of them) instead of
     /// the suites.
     #[arg(long, value_name = "FILE|DIR")]
-    replay: Option<PathBuf>,
+    pub(crate) replay: Option<PathBuf>,
     /// The regression corpus replayed on every run.
     #[arg(long, value_name = "DIR", default_value = "corpus")]
-    corpus: PathBuf,
+    pub(crate) corpus: PathBuf,
     /// Where to write cases.csv, timings.csv, summary.json and failures/.
     #[arg(long, value_name = "DIR", default_value = "target/adcheck/verify")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// No progress bar and no table.
     #[arg(long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// Output format on standard output.
     #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
+    pub(crate) format: Format,
+    /// Run the suites against every mutant engine (each with one planted
+    /// bug) instead, and report which are killed; fails if any survives.
+    #[arg(long, conflicts_with_all = ["engines", "replay"])]
+    pub(crate) mutants: bool,
 }
 
 fn parse_shard(text: &str) -> Result<Shard, String> {
@@ -135,7 +139,7 @@ fn select_engines(names: &[String]) -> Result<Vec<Box<dyn Engine>>, InputError> 
     Ok(chosen)
 }
 
-fn select_suites(names: &[String]) -> Result<Vec<Suite>, InputError> {
+pub(crate) fn select_suites(names: &[String]) -> Result<Vec<Suite>, InputError> {
     if names.is_empty() {
         return Ok(Suite::ALL.to_vec());
     }
@@ -151,7 +155,7 @@ fn select_suites(names: &[String]) -> Result<Vec<Suite>, InputError> {
         .collect()
 }
 
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -160,6 +164,9 @@ fn random_seed() -> u64 {
 
 /// Runs `verify`.
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
+    if args.mutants {
+        return crate::mutants::run(&args);
+    }
     let engines = select_engines(&args.engines)?;
     let mut suites = select_suites(&args.suites)?;
     let seed = args.seed.unwrap_or_else(random_seed);

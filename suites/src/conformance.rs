@@ -145,8 +145,8 @@ pub struct Record {
     pub family: String,
     /// The engine.
     pub engine: String,
-    /// What was checked: a quantity (`jvp`, `vjp`, `gradient`, `hvp`), a
-    /// property, or `expected` (a catalogue expectation).
+    /// What was checked: a quantity (`jvp`, `vjp`, `gradient`, `hvp`), the
+    /// `primal` outputs, a property, or `expected` (a catalogue expectation).
     pub check: String,
     /// `pass`, `fail` or `inconclusive`.
     pub verdict: String,
@@ -400,9 +400,9 @@ pub fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> P
 /// cannot stop a run.
 fn call(
     f: impl FnOnce() -> Result<adcheck_engines::Derivative, EngineError>,
-) -> Result<Vec<f64>, String> {
+) -> Result<adcheck_engines::Derivative, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(d)) => Ok(d.derivative),
+        Ok(Ok(d)) => Ok(d),
         Ok(Err(EngineError::Unsupported { what, .. })) => Err(format!("unsupported: {what}")),
         Ok(Err(e)) => Err(format!("engine error: {e}")),
         Err(panic) => {
@@ -487,21 +487,32 @@ pub fn judge(
             Quantity::Hvp(v) => engine.hvp(p, x, v),
         });
         let seconds = start.elapsed().as_secs_f64();
-        let (verdict, bits, ulps, reason) = match answer {
+        let (verdict, bits, ulps, reason) = match &answer {
             Err(e) if e.starts_with("unsupported") => continue,
-            Err(e) => ("fail".into(), None, None, e),
-            Ok(got) => match oracle.judge(reference, &got) {
+            Err(e) => ("fail".into(), None, None, e.clone()),
+            Ok(got) => match oracle.judge(reference, &got.derivative) {
                 Ok(verdicts) => fold(&verdicts),
                 Err(e) => ("fail".into(), None, None, format!("malformed answer: {e}")),
             },
         };
         records.push(record(check, verdict, bits, ulps, reason, seconds));
+        // The primal, once per case, from the first quantity answered.
+        if let Ok(got) = &answer {
+            if wanted("primal") && !records.iter().any(|r| r.check == "primal") {
+                let (verdict, bits, ulps, reason) =
+                    match oracle.judge_primal(reference, &got.primal) {
+                        Ok(verdicts) => fold(&verdicts),
+                        Err(e) => ("fail".into(), None, None, format!("malformed primal: {e}")),
+                    };
+                records.push(record("primal", verdict, bits, ulps, reason, 0.0));
+            }
+        }
     }
     if let Some(pitfall) = &prepared.pitfall {
         let start = Instant::now();
         let answer = call(|| engine.gradient(p, x));
         let seconds = start.elapsed().as_secs_f64();
-        let (verdict, reason) = match answer.map(|got| pitfall.check(&got)) {
+        let (verdict, reason) = match answer.map(|got| pitfall.check(&got.derivative)) {
             Ok(Ok(())) => ("pass", String::new()),
             Ok(Err(e)) => ("fail", format!("{e} ({})", pitfall.note)),
             Err(e) => ("fail", e),
@@ -536,21 +547,21 @@ pub fn judge(
     records
 }
 
-/// Whether `engine` still fails `check` on `case` (the shrinking predicate).
-fn still_fails(
+/// The failing record of `check` when `engine` runs `case`, if it fails.
+fn failing_record(
     engine: &dyn Engine,
     oracle: &Oracle,
     case: &GeneratedCase,
     check: &str,
     with_hvp: bool,
-) -> bool {
+) -> Option<Record> {
     let prepared = Prepared {
         id: String::new(),
         suite: Suite::Generated,
         family: String::new(),
         references: references(oracle, case, &quantities(case, with_hvp))
             .into_iter()
-            .filter(|r| r.quantity.name() == check)
+            .filter(|r| r.quantity.name() == check || check == "primal")
             .collect(),
         case: case.clone(),
         index: None,
@@ -559,8 +570,8 @@ fn still_fails(
     };
     let properties_too = Property::ALL.iter().any(|p| p.name() == check);
     judge(engine, &prepared, oracle, properties_too)
-        .iter()
-        .any(|r| r.check == check && r.verdict == "fail")
+        .into_iter()
+        .find(|r| r.check == check && r.verdict == "fail")
 }
 
 /// Shrinks the failure `failed` of generated case `index`.
@@ -576,9 +587,12 @@ pub fn shrink_failure(
     let original = tree.current();
     let (small, steps) = shrink(
         tree.as_mut(),
-        |c| still_fails(engine, oracle, c, &failed.check, with_hvp),
+        |c| failing_record(engine, oracle, c, &failed.check, with_hvp).is_some(),
         config.shrink_budget,
     );
+    // The evidence of the small case, not of the original.
+    let evidence = failing_record(engine, oracle, &small, &failed.check, with_hvp)
+        .map_or_else(|| failed.reason.clone(), |r| r.reason);
     Counterexample {
         size: small.size(),
         original_size: original.size(),
@@ -600,7 +614,7 @@ pub fn shrink_failure(
             direction: small.direction,
             cotangent: small.cotangent,
             verdict: failed.verdict.clone(),
-            evidence: failed.reason.clone(),
+            evidence,
             seed: config.seed,
             index: Some(index),
         },
@@ -745,4 +759,116 @@ enum Unit {
 /// Runs the configured suites on one engine.
 pub fn check_engine(engine: &dyn Engine, config: &ConformanceConfig) -> ConformanceReport {
     run(&[engine], config, &|_| {}).pop().unwrap_or_default()
+}
+
+/// How a failure was first found by [`hunt`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Kill {
+    /// The suite that found it.
+    pub suite: Suite,
+    /// The case.
+    pub case: String,
+    /// The check that failed.
+    pub check: String,
+    /// The evidence.
+    pub reason: String,
+    /// Cases checked up to and including this one, in the suite order
+    /// (corpus, catalogue, generated by index).
+    pub cases_checked: u64,
+    /// Wall time from the start of the hunt, in seconds.
+    pub seconds: f64,
+}
+
+/// What [`hunt`] found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HuntOutcome {
+    /// The first failure in suite order, if any.
+    pub first: Option<Kill>,
+    /// The first failure among generated cases alone, if any.
+    pub first_generated: Option<Kill>,
+    /// That generated failure, shrunk.
+    pub counterexample: Option<Counterexample>,
+}
+
+/// Looks for the first failure of `engine`, case by case in the canonical
+/// order (corpus, catalogue, then generated cases by index), and separately
+/// for the first failure among the generated cases, which it then shrinks.
+/// Used to measure how fast the suites catch a planted bug.
+pub fn hunt(engine: &dyn Engine, config: &ConformanceConfig) -> HuntOutcome {
+    let oracle = Oracle::new(OracleConfig {
+        seed: config.seed,
+        ..config.oracle.clone()
+    });
+    let start = Instant::now();
+    let with_hvp = engine.capabilities().hvp;
+    let has = |s: Suite| config.suites.contains(&s);
+    let pitfalls = catalogue();
+    let mut outcome = HuntOutcome::default();
+    let mut checked = 0u64;
+    let kill = |prepared: &Prepared, checked: u64, properties: bool| -> Option<Kill> {
+        judge(engine, prepared, &oracle, properties)
+            .into_iter()
+            .find(|r| r.verdict == "fail")
+            .map(|r| Kill {
+                suite: r.suite,
+                case: r.case,
+                check: r.check,
+                reason: r.reason,
+                cases_checked: checked,
+                seconds: start.elapsed().as_secs_f64(),
+            })
+    };
+    if has(Suite::Corpus) {
+        for replay in &config.corpus {
+            checked += 1;
+            if let Some(k) = kill(&prepare_replay(&oracle, replay, with_hvp), checked, false) {
+                outcome.first.get_or_insert(k);
+                break;
+            }
+        }
+    }
+    if has(Suite::Catalogue) && outcome.first.is_none() {
+        for pitfall in &pitfalls {
+            checked += 1;
+            if let Some(k) = kill(&prepare_pitfall(&oracle, pitfall), checked, false) {
+                outcome.first.get_or_insert(k);
+                break;
+            }
+        }
+    }
+    if has(Suite::Generated) || has(Suite::Properties) {
+        let before_generated = checked;
+        for index in 0..config.cases {
+            if config.deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let mut prepared = prepare_generated(config, &oracle, index, with_hvp);
+            if !has(Suite::Generated) {
+                prepared.references.clear();
+            }
+            let records = judge(engine, &prepared, &oracle, has(Suite::Properties));
+            if let Some(failed) = records.into_iter().find(|r| r.verdict == "fail") {
+                let k = Kill {
+                    suite: failed.suite,
+                    case: failed.case.clone(),
+                    check: failed.check.clone(),
+                    reason: failed.reason.clone(),
+                    cases_checked: index + 1,
+                    seconds: start.elapsed().as_secs_f64(),
+                };
+                if outcome.first.is_none() {
+                    outcome.first = Some(Kill {
+                        cases_checked: before_generated + index + 1,
+                        ..k.clone()
+                    });
+                }
+                outcome.counterexample = Some(shrink_failure(
+                    engine, config, &oracle, index, &failed, with_hvp,
+                ));
+                outcome.first_generated = Some(k);
+                break;
+            }
+        }
+    }
+    outcome
 }

@@ -420,9 +420,9 @@ pub fn case(config: &GenConfig, seed: u64, index: u64) -> GeneratedCase {
 }
 
 /// Shrinks a failing case: walks the value tree towards simpler cases while
-/// `still_fails` holds, for at most `budget` candidates. Returns the smallest
-/// failing case found (with its program pruned of dead code) and the number of
-/// candidates tried.
+/// `still_fails` holds, then [`reduce`]s the program and point directly, each
+/// for at most `budget` candidates. Returns the smallest failing case found
+/// and the number of candidates tried.
 pub fn shrink(
     tree: &mut dyn ValueTree<Value = GeneratedCase>,
     mut still_fails: impl FnMut(&GeneratedCase) -> bool,
@@ -444,14 +444,122 @@ pub fn shrink(
             }
         }
     }
-    // Dead code never matters to a failure; dropping it is always safe, but
-    // keep the unpruned case if pruning made it pass.
+    let (best, more) = reduce(best, &mut still_fails, budget);
+    (best, tried + more)
+}
+
+/// The program without body entry `k`: every use of its value reads
+/// `replacement` instead (an earlier value), and later values move down one.
+fn without_entry(p: &Program, k: usize, replacement: ValueId) -> Option<Program> {
+    let n = p.n_inputs();
+    let removed = (n + k) as ValueId;
+    let renumber = |a: ValueId| {
+        let a = if a == removed { replacement } else { a };
+        if a > removed {
+            a - 1
+        } else {
+            a
+        }
+    };
+    let body: Vec<Instr> = p
+        .body()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != k)
+        .map(|(_, instr)| instr.map_args(renumber))
+        .collect();
+    let outputs = p.outputs().iter().map(|&o| renumber(o)).collect();
+    Program::new(n, body, outputs).ok()
+}
+
+/// Simpler stand-ins for a coordinate, simplest first.
+fn simpler_values(v: f64) -> Vec<f64> {
+    let mut out = vec![0.0, 1.0, -1.0, 0.5, 2.0, v.round(), (v * 8.0).round() / 8.0];
+    out.retain(|c| c.to_bits() != v.to_bits() && c.is_finite());
+    out
+}
+
+/// Delta debugging on the program and the point, after the value tree has
+/// done what it can: drop dead code, delete entries (their uses read one of
+/// their arguments instead), and simplify coordinates, keeping each step
+/// that still fails. Returns the result and the candidates tried.
+pub fn reduce(
+    mut best: GeneratedCase,
+    still_fails: &mut dyn FnMut(&GeneratedCase) -> bool,
+    budget: usize,
+) -> (GeneratedCase, usize) {
+    let mut tried = 0;
+    let mut try_candidate =
+        |candidate: GeneratedCase, best: &mut GeneratedCase, tried: &mut usize| {
+            if *tried >= budget {
+                return false;
+            }
+            *tried += 1;
+            if still_fails(&candidate) {
+                *best = candidate;
+                true
+            } else {
+                false
+            }
+        };
     let pruned = GeneratedCase {
         program: best.program.pruned(),
         ..best.clone()
     };
-    if pruned.program != best.program && still_fails(&pruned) {
-        best = pruned;
+    if pruned.program != best.program {
+        try_candidate(pruned, &mut best, &mut tried);
+    }
+    let mut progress = true;
+    while progress && tried < budget {
+        progress = false;
+        // Delete entries, last first; each use reads an argument (or an input).
+        let mut k = best.program.body().len();
+        while k > 0 {
+            k -= 1;
+            if k >= best.program.body().len() {
+                continue;
+            }
+            let instr = best.program.body()[k].clone();
+            let mut replacements: Vec<ValueId> = instr.args().to_vec();
+            replacements.push(0);
+            replacements.dedup();
+            for r in replacements {
+                if let Some(program) = without_entry(&best.program, k, r) {
+                    let candidate = GeneratedCase {
+                        program: program.pruned(),
+                        ..best.clone()
+                    };
+                    if try_candidate(candidate.clone(), &mut best, &mut tried) {
+                        progress = true;
+                        break;
+                    }
+                    // Keep dead code if the failure needs it.
+                    let candidate = GeneratedCase {
+                        program,
+                        ..best.clone()
+                    };
+                    if try_candidate(candidate, &mut best, &mut tried) {
+                        progress = true;
+                        break;
+                    }
+                }
+            }
+        }
+        // Simplify coordinates of the point.
+        for i in 0..best.point.len() {
+            for v in simpler_values(best.point[i]) {
+                let mut point = best.point.clone();
+                point[i] = v;
+                let candidate = GeneratedCase {
+                    point,
+                    ..best.clone()
+                };
+                if try_candidate(candidate, &mut best, &mut tried) {
+                    progress = true;
+                    break;
+                }
+            }
+        }
     }
     (best, tried)
 }
