@@ -454,7 +454,7 @@ pub fn judge(
     oracle: &Oracle,
     properties_too: bool,
 ) -> Vec<Record> {
-    let mut records = Vec::new();
+    let mut records: Vec<Record> = Vec::new();
     let case = &prepared.case;
     let (p, x) = (&case.program, &case.point);
     let wanted = |check: &str| prepared.only_check.as_deref().is_none_or(|c| c == check);
@@ -472,10 +472,13 @@ pub fn judge(
     };
     for reference in &prepared.references {
         let check = reference.quantity.name();
-        if !wanted(check) {
+        if matches!(reference.quantity, Quantity::Hvp(_)) && !engine.capabilities().hvp {
             continue;
         }
-        if matches!(reference.quantity, Quantity::Hvp(_)) && !engine.capabilities().hvp {
+        let want_quantity = wanted(check);
+        // The primal, once per case, from the first quantity answered.
+        let want_primal = wanted("primal") && !records.iter().any(|r| r.check == "primal");
+        if !want_quantity && !want_primal {
             continue;
         }
         let start = Instant::now();
@@ -487,25 +490,25 @@ pub fn judge(
             Quantity::Hvp(v) => engine.hvp(p, x, v),
         });
         let seconds = start.elapsed().as_secs_f64();
-        let (verdict, bits, ulps, reason) = match &answer {
-            Err(e) if e.starts_with("unsupported") => continue,
-            Err(e) => ("fail".into(), None, None, e.clone()),
-            Ok(got) => match oracle.judge(reference, &got.derivative) {
+        if matches!(&answer, Err(e) if e.starts_with("unsupported")) {
+            continue;
+        }
+        if want_quantity {
+            let (verdict, bits, ulps, reason) = match &answer {
+                Err(e) => ("fail".into(), None, None, e.clone()),
+                Ok(got) => match oracle.judge(reference, &got.derivative) {
+                    Ok(verdicts) => fold(&verdicts),
+                    Err(e) => ("fail".into(), None, None, format!("malformed answer: {e}")),
+                },
+            };
+            records.push(record(check, verdict, bits, ulps, reason, seconds));
+        }
+        if let (true, Ok(got)) = (want_primal, &answer) {
+            let (verdict, bits, ulps, reason) = match oracle.judge_primal(reference, &got.primal) {
                 Ok(verdicts) => fold(&verdicts),
-                Err(e) => ("fail".into(), None, None, format!("malformed answer: {e}")),
-            },
-        };
-        records.push(record(check, verdict, bits, ulps, reason, seconds));
-        // The primal, once per case, from the first quantity answered.
-        if let Ok(got) = &answer {
-            if wanted("primal") && !records.iter().any(|r| r.check == "primal") {
-                let (verdict, bits, ulps, reason) =
-                    match oracle.judge_primal(reference, &got.primal) {
-                        Ok(verdicts) => fold(&verdicts),
-                        Err(e) => ("fail".into(), None, None, format!("malformed primal: {e}")),
-                    };
-                records.push(record("primal", verdict, bits, ulps, reason, 0.0));
-            }
+                Err(e) => ("fail".into(), None, None, format!("malformed primal: {e}")),
+            };
+            records.push(record("primal", verdict, bits, ulps, reason, 0.0));
         }
     }
     if let Some(pitfall) = &prepared.pitfall {
@@ -526,8 +529,15 @@ pub fn judge(
             seconds,
         ));
     }
-    if properties_too && prepared.suite == Suite::Generated {
+    let replayed_property = prepared
+        .only_check
+        .as_deref()
+        .is_some_and(|c| Property::ALL.iter().any(|p| p.name() == c));
+    if (properties_too && prepared.suite == Suite::Generated) || replayed_property {
         for property in Property::ALL {
+            if !wanted(property.name()) {
+                continue;
+            }
             let start = Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 properties::check(engine, property, p, x, &case.direction, &case.cotangent)

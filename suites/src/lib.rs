@@ -5,3 +5,8 @@ pub mod catalogue;
 pub mod conformance;
 pub mod generate;
 pub mod properties;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
