@@ -10,12 +10,12 @@
 //! |---|---|---|---|
 //! | `abs x` | `x = ±0` | `0` | PyTorch (`sign(0) = 0`) |
 //! | `relu x` | `x = 0` | `0` | PyTorch and JAX |
-//! | `max(a, b)`, `min(a, b)` | `a = b` | `½` to each argument | PyTorch `maximum`/`minimum`, JAX |
+//! | `max(a, b)`, `min(a, b)` | `a = b` | `½` to each argument (the value is `a + (b − a)/2`, so a dual part is averaged too) | PyTorch `maximum`/`minimum`, JAX |
 //! | `sqrt x` | `x = 0` | `+∞` | PyTorch and JAX (`0.5 / √x`) |
 //! | `cbrt x` | `x = 0` | `+∞` | PyTorch and JAX |
 //! | `ln x`, `recip x` | `x = ±0` | `1/x` and `−1/x²` (so `±∞`, `−∞`) | PyTorch and JAX |
 //! | `asin x`, `acos x` | `x = ±1` | `±∞` | PyTorch and JAX |
-//! | `powf(a, b)`, ∂/∂a | `b = 0` | `0` (also at `a = 0`) | PyTorch and JAX mask `b = 0` |
+//! | `powf(a, b)`, ∂/∂a | `b = 0` | `0` (`b·a^(b−1)`, masked to `0` at `a = 0` where it is `0·∞`) | PyTorch and JAX (they mask all of `b = 0`, which changes only second derivatives) |
 //! | `powf(a, b)`, ∂/∂a | `a = 0, b > 0` | `b·0^(b−1)`: `+∞` for `b < 1`, `1` for `b = 1`, `0` for `b > 1` | PyTorch and JAX |
 //! | `powf(a, b)`, ∂/∂b | `a = 0, b ≥ 0` | `0` | PyTorch (masked) and JAX (`log` of a replaced zero) |
 //! | `powf(a, b)`, ∂/∂b | `a < 0` | `NaN` (`aᵇ·ln a`; not defined near integer `b`) | PyTorch and JAX |
@@ -139,7 +139,9 @@ pub fn binary<T: Scalar>(op: BinaryOp, a: &T, b: &T) -> (T, T, T) {
         }
         BinaryOp::Powf => {
             let v = a.powf(b);
-            let da = if b.is_zero() {
+            // b·a^(b−1) is 0·∞ = NaN only at a = b = 0; mask just there, so
+            // the rule stays differentiable in b (for second derivatives).
+            let da = if b.is_zero() && a.is_zero() {
                 c(0.0)
             } else {
                 b.clone() * a.powf(&(b.clone() - c(1.0)))
@@ -177,7 +179,9 @@ pub fn binary<T: Scalar>(op: BinaryOp, a: &T, b: &T) -> (T, T, T) {
 #[inline]
 fn select_extreme<T: Scalar>(a: &T, b: &T, want: Ordering) -> (T, T, T) {
     match a.primal_cmp(b) {
-        Some(Ordering::Equal) => (a.clone(), c(0.5), c(0.5)),
+        // a + (b − a)/2 is a in value, and averages any tangent it carries,
+        // consistently with the ½, ½ partials.
+        Some(Ordering::Equal) => (a.clone() + (b.clone() - a.clone()) * c(0.5), c(0.5), c(0.5)),
         Some(o) if o == want => (a.clone(), c(1.0), c(0.0)),
         Some(_) => (b.clone(), c(0.0), c(1.0)),
         None => (c(f64::NAN), c(f64::NAN), c(f64::NAN)),

@@ -11,6 +11,9 @@ pub struct Capabilities {
     pub reverse: bool,
     /// `hvp` is implemented.
     pub hvp: bool,
+    /// Gradients are bitwise those of plain tape reverse mode (checked by
+    /// the `matches_reverse_bitwise` property).
+    pub reverse_bitwise: bool,
 }
 
 /// Work and memory an engine spent on one call.

@@ -316,6 +316,7 @@ impl Engine for ForwardEngine {
             forward: true,
             reverse: false,
             hvp: false,
+            reverse_bitwise: false,
         }
     }
 

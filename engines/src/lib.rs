@@ -26,13 +26,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod checkpointed;
 pub mod conventions;
 mod engine;
 pub mod forward;
+pub mod fwd_over_rev;
 pub mod ops;
 mod program;
 pub mod reverse;
 mod scalar;
+pub mod stepped;
 mod trace;
 
 pub use engine::{CallStats, Capabilities, Derivative, Engine, EngineError};
@@ -47,6 +50,8 @@ pub fn builtin_engines() -> Vec<Box<dyn Engine>> {
     vec![
         Box::new(forward::ForwardEngine),
         Box::new(reverse::ReverseEngine),
+        Box::new(checkpointed::CheckpointedEngine::default()),
+        Box::new(fwd_over_rev::FwdOverRevEngine),
     ]
 }
 

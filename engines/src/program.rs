@@ -83,6 +83,29 @@ impl Instr {
         }
     }
 
+    /// Evaluates the instruction over any scalar, reading its arguments
+    /// through `get`.
+    #[inline]
+    pub fn eval<'v, S: Scalar + 'v>(&self, get: impl Fn(ValueId) -> &'v S) -> S {
+        match self {
+            Instr::Const(c) => S::from_f64(*c),
+            Instr::Unary(op, a) => op.apply(get(*a)),
+            Instr::PowI(a, n) => get(*a).powi(*n),
+            Instr::Binary(op, [a, b]) => op.apply(get(*a), get(*b)),
+            Instr::LogSumExp(args) => {
+                let xs: Vec<S> = args.iter().map(|&a| get(a).clone()).collect();
+                S::logsumexp(&xs)
+            }
+            Instr::Select(cmp, [a, b, t, f]) => {
+                if cmp.holds(get(*a), get(*b)) {
+                    get(*t).selected()
+                } else {
+                    get(*f).selected()
+                }
+            }
+        }
+    }
+
     /// The operation's name in the text and JSON forms.
     pub fn op_name(&self) -> &'static str {
         match self {
@@ -484,6 +507,16 @@ impl Program {
         }
     }
 
+    /// Every value of the program at `x`: the inputs, then each body entry's.
+    pub fn all_values<S: Scalar>(&self, x: &[S]) -> Vec<S> {
+        let everything = Program {
+            n_inputs: self.n_inputs,
+            body: self.body.clone(),
+            outputs: (0..self.n_values() as ValueId).collect(),
+        };
+        everything.eval(x)
+    }
+
     /// For each Jacobian entry (row-major `m × n`), the sum over paths from
     /// input to output of the products of absolute local partials at `x`.
     /// Any order of accumulating the chain rule in `f64` is within a few
@@ -493,13 +526,7 @@ impl Program {
     /// one reached by no input: there the engines may rightly differ.
     pub fn path_magnitudes(&self, x: &[f64]) -> Vec<f64> {
         let n = self.n_inputs;
-        let all: Vec<ValueId> = (0..self.n_values() as ValueId).collect();
-        let everything = Program {
-            n_inputs: n,
-            body: self.body.clone(),
-            outputs: all,
-        };
-        let values = everything.eval(x);
+        let values = self.all_values(x);
         let partials: Vec<Vec<f64>> = self
             .body
             .iter()
@@ -732,24 +759,7 @@ impl Differentiable for Program {
         let mut values: Vec<S> = Vec::with_capacity(self.n_values());
         values.extend_from_slice(x);
         for instr in &self.body {
-            let get = |id: &ValueId| &values[*id as usize];
-            let value = match instr {
-                Instr::Const(c) => S::from_f64(*c),
-                Instr::Unary(op, a) => op.apply(get(a)),
-                Instr::PowI(a, n) => get(a).powi(*n),
-                Instr::Binary(op, [a, b]) => op.apply(get(a), get(b)),
-                Instr::LogSumExp(args) => {
-                    let xs: Vec<S> = args.iter().map(|a| get(a).clone()).collect();
-                    S::logsumexp(&xs)
-                }
-                Instr::Select(cmp, [a, b, t, f]) => {
-                    if cmp.holds(get(a), get(b)) {
-                        get(t).clone()
-                    } else {
-                        get(f).clone()
-                    }
-                }
-            };
+            let value = instr.eval(|id| &values[id as usize]);
             values.push(value);
         }
         self.outputs

@@ -273,6 +273,9 @@ impl<'t, T: TapeScalar> Scalar for Var<'t, T> {
         let (value, d) = conventions::powi(&self.value, n);
         self.derive1(value, d)
     }
+    fn selected(&self) -> Self {
+        self.derive1(self.value, T::from_f64(1.0))
+    }
     fn logsumexp(xs: &[Self]) -> Self {
         let values: Vec<T> = xs.iter().map(|x| x.value).collect();
         let mut edges = Vec::with_capacity(xs.len());
@@ -397,6 +400,7 @@ impl Engine for ReverseEngine {
             forward: false,
             reverse: true,
             hvp: false,
+            reverse_bitwise: true,
         }
     }
 

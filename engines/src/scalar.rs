@@ -91,6 +91,14 @@ pub trait Scalar:
     /// Implementations may panic on an empty slice; programs never pass one.
     fn logsumexp(xs: &[Self]) -> Self;
 
+    /// The value a branch (`select`) takes. Plain values return a copy;
+    /// tape variables record a unit-partial copy, so that a branch result is
+    /// a node of its own and its adjoint is accumulated once, in one place
+    /// (which keeps checkpointed and plain reverse mode bitwise equal).
+    fn selected(&self) -> Self {
+        self.clone()
+    }
+
     /// `self < other` on primal values.
     fn lt(&self, other: &Self) -> bool {
         self.primal_cmp(other) == Some(Ordering::Less)
@@ -140,13 +148,14 @@ fn logsumexp_f64(xs: &[f64]) -> f64 {
     m + xs.iter().map(|&x| (x - m).exp()).sum::<f64>().ln()
 }
 
-/// `min` and `max` shared rule: the value selected by primal order, the first
-/// argument on ties, and NaN when unordered.
-pub(crate) fn pick<T: Clone>(a: &T, b: &T, order: Option<Ordering>, want: Ordering) -> Option<T> {
+/// `min` and `max` for `f64`: the value selected by primal order, and NaN
+/// when unordered. On ties `a + (b − a)/2`, which is `a` (`+0` for a tie of
+/// `±0`), as every engine computes it (see `conventions`).
+fn pick(a: f64, b: f64, order: Option<Ordering>, want: Ordering) -> Option<f64> {
     match order {
-        Some(Ordering::Equal) => Some(a.clone()),
-        Some(o) if o == want => Some(a.clone()),
-        Some(_) => Some(b.clone()),
+        Some(Ordering::Equal) => Some(a + (b - a) * 0.5),
+        Some(o) if o == want => Some(a),
+        Some(_) => Some(b),
         None => None,
     }
 }
@@ -246,11 +255,11 @@ impl Scalar for f64 {
     }
     #[inline]
     fn min(&self, other: &Self) -> Self {
-        pick(self, other, self.partial_cmp(other), Ordering::Less).unwrap_or(f64::NAN)
+        pick(*self, *other, self.partial_cmp(other), Ordering::Less).unwrap_or(f64::NAN)
     }
     #[inline]
     fn max(&self, other: &Self) -> Self {
-        pick(self, other, self.partial_cmp(other), Ordering::Greater).unwrap_or(f64::NAN)
+        pick(*self, *other, self.partial_cmp(other), Ordering::Greater).unwrap_or(f64::NAN)
     }
     #[inline]
     fn relu(&self) -> Self {
@@ -286,8 +295,9 @@ mod tests {
         assert_eq!(Scalar::max(&1.0, &2.0), 2.0);
         assert!(Scalar::min(&f64::NAN, &2.0).is_nan());
         assert!(Scalar::max(&2.0, &f64::NAN).is_nan());
-        // Ties keep the first argument, so the sign of zero is the first's.
-        assert!(Scalar::max(&-0.0, &0.0).is_sign_negative());
+        // Ties give a + (b − a)/2: the value, with +0 for a tie of ±0.
+        assert_eq!(Scalar::max(&2.5, &2.5), 2.5);
+        assert!(Scalar::max(&-0.0, &0.0).is_sign_positive());
     }
 
     #[test]

@@ -138,6 +138,7 @@ impl Engine for MutantForward {
             forward: true,
             reverse: false,
             hvp: false,
+            reverse_bitwise: false,
         }
     }
 

@@ -202,6 +202,7 @@ impl Engine for MutantReverse {
             forward: false,
             reverse: true,
             hvp: false,
+            reverse_bitwise: false,
         }
     }
 

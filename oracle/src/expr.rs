@@ -496,11 +496,12 @@ impl Graph {
                 self.div(num, b)
             }
             BinaryOp::Powf => {
-                // ∂a = b·a^(b−1), 0 when b = 0; ∂b = aᵇ·ln a, 0 when a = 0 ≤ b.
+                // ∂a = b·a^(b−1), 0 when a = b = 0; ∂b = aᵇ·ln a, 0 when a = 0 ≤ b.
                 let bm1 = self.sub(b, one);
                 let p = self.binary(BinaryOp::Powf, a, bm1);
                 let general_a = self.mul(b, p);
-                let pa = self.select(Cmp::Eq, b, zero, zero, general_a);
+                let at_zero_base = self.select(Cmp::Eq, a, zero, zero, general_a);
+                let pa = self.select(Cmp::Eq, b, zero, at_zero_base, general_a);
                 let ln = self.unary(UnaryOp::Ln, a);
                 let general_b = self.mul(value, ln);
                 let nonneg = self.select(Cmp::Le, zero, b, zero, general_b);

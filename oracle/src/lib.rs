@@ -204,6 +204,10 @@ pub struct Entry {
     /// inside the derivative's own operations moves it (large where, say,
     /// `exp(x − lse)` amplifies the rounding of its argument).
     pub rounding_scale: f64,
+    /// Whether the symbolic derivative evaluated in `f64` on the `f64` path
+    /// is finite. When it is not while the exact value is, the derivative's
+    /// own operations leave `f64`'s range, and so may an engine's.
+    pub f64_formula_finite: bool,
     /// The path magnitude `M` of the entry.
     pub magnitude: f64,
     /// How far the finite differences back it.
@@ -234,6 +238,9 @@ pub struct Reference {
     pub lost_bits: f64,
     /// Whether `f64` evaluation takes the exact evaluation's branches.
     pub f64_path_matches: bool,
+    /// Whether some program value (exact or in `f64`) lies beyond `2^±400`,
+    /// where products of derivatives leave `f64`'s range.
+    pub extreme_values: bool,
     /// Whether some node of the symbolic derivative is infinite or NaN while
     /// the primal is finite: an intermediate sits at a singular point of its
     /// operation (`√0`, `ln 0`, `1/0`, …), where the chain rule does not
@@ -523,6 +530,15 @@ impl Oracle {
                 }
             }
         }
+        let extreme = |v: f64| {
+            v.is_finite() && v != 0.0 && !(2f64.powi(-400)..=2f64.powi(400)).contains(&v.abs())
+        };
+        let extreme_values = value_nodes.iter().any(|&id| {
+            values64[id as usize].as_ref().is_some_and(|v| extreme(v.0))
+                || values_mp[id as usize]
+                    .as_ref()
+                    .is_some_and(|v| extreme(v.to_f64()))
+        });
         let output_value = |values: &[Option<Logged<Mp>>], o: NodeId| {
             values[o as usize].as_ref().map_or(f64::NAN, |v| v.to_f64())
         };
@@ -617,7 +633,19 @@ impl Oracle {
                 .collect(),
             Quantity::Gradient => path.clone(),
             Quantity::Jacobian => path.clone(),
-            Quantity::Hvp(_) => vec![0.0; n],
+            // A second derivative's terms are products of first-order
+            // partials with the derivatives of partials, which an engine may
+            // form by formulas that cancel (the derivative of (1 − x)(1 + x),
+            // say): their scale is about |v|·(1 + M)², M the largest
+            // first-order path magnitude.
+            Quantity::Hvp(v) => {
+                let largest = path
+                    .iter()
+                    .filter(|m| m.is_finite())
+                    .fold(0.0f64, |a, &b| a.max(b));
+                let norm: f64 = v.iter().map(|c| c.abs()).sum();
+                vec![norm * (1.0 + largest).powi(2); n]
+            }
         };
         let widen = |dag: Vec<f64>| -> Vec<f64> {
             dag.into_iter()
@@ -702,6 +730,7 @@ impl Oracle {
                 let rounding_scale = Float::with_val(prec, s64 - &on_f64_path).abs().to_f64();
                 let conditioning = Float::with_val(prec, &on_f64_path - &exact).abs().to_f64();
                 Entry {
+                    f64_formula_finite: s64.is_finite(),
                     rounded: exact.to_f64(),
                     conditioning,
                     path_magnitude: path_magnitudes[k],
@@ -724,6 +753,7 @@ impl Oracle {
             primal_f64,
             lost_bits,
             f64_path_matches: log64 == log_mp,
+            extreme_values,
             singular,
             fd_status: estimate.status,
             fd_evaluations: estimate.evaluations,
@@ -896,6 +926,20 @@ impl Oracle {
             return inconclusive(
                 InconclusiveReason::BranchSwitch,
                 "the f64 evaluation takes another branch than the exact one".into(),
+            );
+        }
+        // Within 2^100 of f64's largest value, or with program values beyond
+        // 2^±400, an engine's intermediate products (squares of values,
+        // products of partials) may leave f64's range where the reference's
+        // arrangement does not.
+        let near_overflow = entry.magnitude > 2f64.powi(924) || reference.extreme_values;
+        if !got.is_finite()
+            && (!entry.f64_formula_finite || near_overflow)
+            && entry.exact.is_finite()
+        {
+            return inconclusive(
+                InconclusiveReason::IllConditioned,
+                format!("the derivative's terms overflow f64; {}", evidence()),
             );
         }
         if !tolerance.is_finite() {

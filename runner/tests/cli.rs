@@ -85,7 +85,7 @@ fn same_seed_same_bytes_and_shards_merge_to_the_whole() {
     assert_eq!(summary["seed"], 42);
     assert_eq!(
         summary["engines"],
-        serde_json::json!(["forward", "reverse"])
+        serde_json::json!(["forward", "reverse", "checkpointed", "fwd_over_rev"])
     );
 }
 
@@ -122,8 +122,9 @@ fn a_replay_file_replays() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(summary["totals"]["reverse"]["pass"], 1);
-    assert_eq!(summary["totals"]["forward"]["pass"], 1);
+    for engine in ["forward", "reverse", "checkpointed", "fwd_over_rev"] {
+        assert_eq!(summary["totals"][engine]["pass"], 1, "{engine}");
+    }
     let csv = std::fs::read_to_string(dir.path().join("r/cases.csv")).unwrap();
     assert!(
         csv.contains("corpus-seed-example,corpus,arithmetic,reverse,vjp,pass"),

@@ -352,8 +352,9 @@ pub fn prepare_generated(
     }
 }
 
-/// Prepares a catalogue case (gradient).
-pub fn prepare_pitfall(oracle: &Oracle, pitfall: &Pitfall) -> Prepared {
+/// Prepares a catalogue case: its gradient, and `H·v` along ones when an
+/// engine computes it.
+pub fn prepare_pitfall(oracle: &Oracle, pitfall: &Pitfall, with_hvp: bool) -> Prepared {
     let program = pitfall.parse();
     let n = program.n_inputs();
     let case = GeneratedCase {
@@ -367,7 +368,15 @@ pub fn prepare_pitfall(oracle: &Oracle, pitfall: &Pitfall) -> Prepared {
         id: format!("cat-{}", pitfall.name),
         suite: Suite::Catalogue,
         family: pitfall.family.to_string(),
-        references: references(oracle, &case, &[Quantity::Gradient]),
+        references: references(
+            oracle,
+            &case,
+            &if with_hvp {
+                vec![Quantity::Gradient, Quantity::Hvp(case.direction.clone())]
+            } else {
+                vec![Quantity::Gradient]
+            },
+        ),
         case,
         index: None,
         pitfall: Some(pitfall.clone()),
@@ -709,7 +718,7 @@ pub fn run_all(
             }
             let prepared = match *unit {
                 Unit::Replay(k) => prepare_replay(&oracle, &config.corpus[k], with_hvp),
-                Unit::Pitfall(k) => prepare_pitfall(&oracle, &pitfalls[k]),
+                Unit::Pitfall(k) => prepare_pitfall(&oracle, &pitfalls[k], with_hvp),
                 Unit::Generated(i) => {
                     let mut p = prepare_generated(config, &oracle, i, with_hvp);
                     if !has(Suite::Generated) {
@@ -840,7 +849,7 @@ pub fn hunt(engine: &dyn Engine, config: &ConformanceConfig) -> HuntOutcome {
     if has(Suite::Catalogue) && outcome.first.is_none() {
         for pitfall in &pitfalls {
             checked += 1;
-            if let Some(k) = kill(&prepare_pitfall(&oracle, pitfall), checked, false) {
+            if let Some(k) = kill(&prepare_pitfall(&oracle, pitfall, with_hvp), checked, false) {
                 outcome.first.get_or_insert(k);
                 break;
             }

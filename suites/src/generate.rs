@@ -266,24 +266,7 @@ fn regular(v: f64) -> bool {
 }
 
 fn evaluate_instr(instr: &Instr, values: &[f64]) -> f64 {
-    let get = |a: ValueId| values[a as usize];
-    match instr {
-        Instr::Const(c) => *c,
-        Instr::Unary(op, a) => op.apply(&get(*a)),
-        Instr::PowI(a, n) => adcheck_engines::Scalar::powi(&get(*a), *n),
-        Instr::Binary(op, [a, b]) => op.apply(&get(*a), &get(*b)),
-        Instr::LogSumExp(args) => {
-            let xs: Vec<f64> = args.iter().map(|&a| get(a)).collect();
-            <f64 as adcheck_engines::Scalar>::logsumexp(&xs)
-        }
-        Instr::Select(cmp, [a, b, t, f]) => {
-            if cmp.holds(&get(*a), &get(*b)) {
-                get(*t)
-            } else {
-                get(*f)
-            }
-        }
-    }
+    instr.eval(|a| &values[a as usize])
 }
 
 /// Builds the program of `genes` at `point`, repairing operations that would
