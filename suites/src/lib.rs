@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod conformance;
 pub mod generate;
+pub mod problems;
 pub mod properties;
 
 /// The README's examples, compiled and run as doctests.

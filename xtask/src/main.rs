@@ -33,6 +33,15 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Measure cost scaling: CSV, SVG plots and index.html under
+    /// target/adcheck/bench (`adcheck-bench`; `--quick` for a smoke run,
+    /// `report` to rebuild the page from the CSVs).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Arguments for `adcheck-bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Work with the outputs of earlier runs (`adcheck report`, e.g.
     /// `cargo xtask report merge DIR...`).
     #[command(disable_help_flag = true)]
@@ -43,8 +52,8 @@ enum Task {
     },
 }
 
-/// Runs `adcheck SUBCOMMAND ARGS` built in release mode.
-fn adcheck(subcommand: &str, args: Vec<String>) -> Result<ExitCode> {
+/// Runs `BINARY [SUBCOMMAND] ARGS` of the runner crate, built in release mode.
+fn runner(binary: &str, subcommand: Option<&str>, args: Vec<String>) -> Result<ExitCode> {
     let mut all: Vec<String> = [
         "run",
         "--release",
@@ -52,13 +61,13 @@ fn adcheck(subcommand: &str, args: Vec<String>) -> Result<ExitCode> {
         "-p",
         "adcheck-runner",
         "--bin",
-        "adcheck",
+        binary,
         "--",
-        subcommand,
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    all.extend(subcommand.map(str::to_string));
     all.extend(args);
     cargo(&all)
 }
@@ -87,8 +96,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             all.extend(args);
             cargo(&all)
         }
-        Task::Verify { args } => adcheck("verify", args),
-        Task::Report { args } => adcheck("report", args),
+        Task::Verify { args } => runner("adcheck", Some("verify"), args),
+        Task::Report { args } => runner("adcheck", Some("report"), args),
+        Task::Bench { args } => runner("adcheck-bench", None, args),
     }
 }
 

@@ -1,0 +1,506 @@
+//! The experiments. Each writes one CSV under the output folder; every ratio
+//! in it comes from measurements interleaved in the same run.
+
+use crate::alloc::peak_during;
+use crate::timing::{compare, keep, Settings};
+use adcheck_engines::checkpointed::{binomial_minimum, vjp_stepped, Schedule};
+use adcheck_engines::forward::{self, Dual};
+use adcheck_engines::fwd_over_rev::{gradient_and_hvp, hessian};
+use adcheck_engines::reverse::vjps;
+use adcheck_engines::stepped::{Stepped, Unrolled};
+use adcheck_engines::Differentiable;
+use adcheck_suites::problems::{
+    point, FamilyNm, Gmm, Gru, LinearLeastSquares, LogSumExp, Rk4, Rosenbrock,
+};
+use anyhow::Result;
+use std::fs::File;
+use std::path::Path;
+
+fn writer(out: &Path, name: &str) -> Result<csv::Writer<File>> {
+    Ok(csv::Writer::from_path(out.join(name))?)
+}
+
+/// Records the machine, the commit and the time of the run.
+pub fn write_meta(out: &Path, quick: bool) -> Result<()> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown".into(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        );
+    let meta = serde_json::json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "commit": commit,
+        "quick": quick,
+        "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        "seed": "none: problems and points are fixed",
+    });
+    std::fs::write(
+        out.join("meta.json"),
+        serde_json::to_string_pretty(&meta)? + "\n",
+    )?;
+    Ok(())
+}
+
+/// Builds a problem of a given size.
+type MakeProblem = Box<dyn Fn(usize) -> Box<dyn DynProblem>>;
+
+/// Gradient cost over primal cost for the standard scalar problems.
+pub fn gradient(out: &Path, settings: &Settings) -> Result<()> {
+    let mut w = writer(out, "gradient.csv")?;
+    w.write_record([
+        "problem",
+        "n",
+        "method",
+        "seconds",
+        "spread",
+        "ratio_to_primal",
+    ])?;
+    let sizes = |full: &[usize], quick: &[usize]| {
+        if settings.quick {
+            quick.to_vec()
+        } else {
+            full.to_vec()
+        }
+    };
+    let mut cases: Vec<(String, MakeProblem, Vec<usize>)> = vec![
+        (
+            "rosenbrock".into(),
+            Box::new(|n| Box::new(Rosenbrock { n }) as Box<dyn DynProblem>),
+            sizes(&[10, 100, 1000, 10_000], &[10, 100]),
+        ),
+        (
+            "logsumexp".into(),
+            Box::new(|n| Box::new(LogSumExp { n }) as Box<dyn DynProblem>),
+            sizes(&[100, 1000, 10_000, 100_000], &[100, 1000]),
+        ),
+        (
+            "llsq".into(),
+            Box::new(|n| Box::new(LinearLeastSquares { n, m: 256 }) as Box<dyn DynProblem>),
+            sizes(&[4, 16, 64, 256], &[4, 16]),
+        ),
+        (
+            "gmm".into(),
+            Box::new(|d| Box::new(Gmm::new(d, 5, 100)) as Box<dyn DynProblem>),
+            sizes(&[2, 8, 32, 64], &[2, 8]),
+        ),
+    ];
+    for (name, make, ns) in cases.iter_mut() {
+        for &size in ns.iter() {
+            let problem = make(size);
+            let n = problem.inputs();
+            let x = point(n, 7);
+            let mut primal = || keep(problem.primal(&x));
+            let mut reverse = || keep(problem.reverse(&x));
+            let mut direction = || keep(problem.forward_direction(&x));
+            let mut full = || keep(problem.forward_full(&x));
+            let mut vector = || keep(problem.forward_vector(&x));
+            let mut differences = || keep(problem.differences(&x));
+            let mut methods: Vec<(&str, &mut dyn FnMut())> = vec![
+                ("primal", &mut primal),
+                ("reverse", &mut reverse),
+                ("forward_per_direction", &mut direction),
+            ];
+            if n <= 1000 {
+                methods.push(("forward_scalar", &mut full));
+                methods.push(("forward_vector", &mut vector));
+                methods.push(("central_differences", &mut differences));
+            }
+            let results = compare(settings, &mut methods);
+            let base = results[0].1;
+            for (method, seconds, spread) in results {
+                w.write_record([
+                    name.as_str(),
+                    &n.to_string(),
+                    &method,
+                    &format!("{seconds:.6e}"),
+                    &format!("{spread:.3}"),
+                    &format!("{:.4}", seconds / base),
+                ])?;
+            }
+            eprintln!("  {name} n={n}");
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// A problem usable behind `dyn` (Differentiable's `eval` is generic).
+pub trait DynProblem {
+    /// n.
+    fn inputs(&self) -> usize;
+    /// f(x).
+    fn primal(&self, x: &[f64]) -> Vec<f64>;
+    /// The gradient by one reverse sweep.
+    fn reverse(&self, x: &[f64]) -> Vec<f64>;
+    /// One scalar-dual forward pass (one direction).
+    fn forward_direction(&self, x: &[f64]) -> Vec<f64>;
+    /// The gradient by n scalar-dual passes.
+    fn forward_full(&self, x: &[f64]) -> Vec<f64>;
+    /// The gradient by ⌈n/8⌉ vector-dual passes.
+    fn forward_vector(&self, x: &[f64]) -> Vec<f64>;
+    /// The gradient by central differences (2n evaluations).
+    fn differences(&self, x: &[f64]) -> Vec<f64>;
+}
+
+impl<F: Differentiable> DynProblem for F {
+    fn inputs(&self) -> usize {
+        self.n_inputs()
+    }
+    fn primal(&self, x: &[f64]) -> Vec<f64> {
+        self.eval(x)
+    }
+    fn reverse(&self, x: &[f64]) -> Vec<f64> {
+        let m = self.n_outputs();
+        let u = vec![1.0; m];
+        vjps(self, x, &[u])
+            .map(|s| s.products[0].clone())
+            .unwrap_or_default()
+    }
+    fn forward_direction(&self, x: &[f64]) -> Vec<f64> {
+        let mut v = vec![0.0; x.len()];
+        v[0] = 1.0;
+        forward::jvp(self, x, &v).map(|r| r.1).unwrap_or_default()
+    }
+    fn forward_full(&self, x: &[f64]) -> Vec<f64> {
+        let n = x.len();
+        let mut duals: Vec<Dual> = x.iter().map(|&re| Dual::new(re, 0.0)).collect();
+        let mut g = Vec::with_capacity(n);
+        for j in 0..n {
+            duals[j].eps = 1.0;
+            g.push(self.eval(&duals).iter().map(|d| d.eps).sum());
+            duals[j].eps = 0.0;
+        }
+        g
+    }
+    fn forward_vector(&self, x: &[f64]) -> Vec<f64> {
+        forward::jacobian::<8, _>(self, x)
+            .map(|r| r.1)
+            .unwrap_or_default()
+    }
+    fn differences(&self, x: &[f64]) -> Vec<f64> {
+        let mut xs = x.to_vec();
+        (0..x.len())
+            .map(|j| {
+                let h = 1e-6 * x[j].abs().max(1.0);
+                xs[j] = x[j] + h;
+                let up: f64 = self.eval(&xs).iter().sum();
+                xs[j] = x[j] - h;
+                let down: f64 = self.eval(&xs).iter().sum();
+                xs[j] = x[j];
+                (up - down) / (2.0 * h)
+            })
+            .collect()
+    }
+}
+
+/// Full Jacobians of F(n, m): forward ∝ n, reverse ∝ m.
+pub fn nm(out: &Path, settings: &Settings) -> Result<()> {
+    let mut w = writer(out, "nm.csv")?;
+    w.write_record([
+        "sweep",
+        "n",
+        "m",
+        "method",
+        "seconds",
+        "spread",
+        "ratio_to_primal",
+    ])?;
+    let sizes: Vec<usize> = if settings.quick {
+        vec![1, 4, 16]
+    } else {
+        vec![1, 4, 16, 64, 256, 1024]
+    };
+    let mut shapes: Vec<(&str, usize, usize)> = Vec::new();
+    for &k in &sizes {
+        shapes.push(("n (m = 1)", k, 1));
+        shapes.push(("m (n = 1)", 1, k));
+        if k <= 256 {
+            shapes.push(("n = m", k, k));
+        }
+    }
+    for (sweep, n, m) in shapes {
+        let f = FamilyNm { n, m };
+        let x = point(n, 3);
+        let mut primal = || keep(f.eval(&x));
+        let mut fwd = || {
+            let mut duals: Vec<Dual> = x.iter().map(|&re| Dual::new(re, 0.0)).collect();
+            let mut cols = Vec::with_capacity(n);
+            for j in 0..n {
+                duals[j].eps = 1.0;
+                cols.push(f.eval(&duals));
+                duals[j].eps = 0.0;
+            }
+            keep(cols)
+        };
+        let mut fwd_vec = || keep(forward::jacobian::<8, _>(&f, &x));
+        let seeds: Vec<Vec<f64>> = (0..m)
+            .map(|i| (0..m).map(|k| f64::from(u8::from(k == i))).collect())
+            .collect();
+        let mut rev = || keep(vjps(&f, &x, &seeds));
+        let mut fd = || {
+            let mut xs = x.clone();
+            let mut cols = Vec::with_capacity(n);
+            for j in 0..n {
+                xs[j] = x[j] + 1e-6;
+                let up = f.eval(&xs);
+                xs[j] = x[j] - 1e-6;
+                let down = f.eval(&xs);
+                xs[j] = x[j];
+                cols.push(
+                    up.iter()
+                        .zip(&down)
+                        .map(|(a, b)| (a - b) / 2e-6)
+                        .collect::<Vec<f64>>(),
+                );
+            }
+            keep(cols)
+        };
+        let results = compare(
+            settings,
+            &mut [
+                ("primal", &mut primal),
+                ("forward_scalar", &mut fwd),
+                ("forward_vector", &mut fwd_vec),
+                ("reverse", &mut rev),
+                ("central_differences", &mut fd),
+            ],
+        );
+        let base = results[0].1;
+        for (method, seconds, spread) in results {
+            w.write_record([
+                sweep,
+                &n.to_string(),
+                &m.to_string(),
+                &method,
+                &format!("{seconds:.6e}"),
+                &format!("{spread:.3}"),
+                &format!("{:.4}", seconds / base),
+            ])?;
+        }
+        eprintln!("  {sweep}: n={n} m={m}");
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Memory and time of the checkpointing schedules against one plain tape.
+pub fn checkpoint(out: &Path, settings: &Settings) -> Result<()> {
+    let mut w = writer(out, "checkpoint.csv")?;
+    w.write_record([
+        "problem",
+        "steps",
+        "schedule",
+        "tape_bytes",
+        "checkpoint_bytes",
+        "total_bytes",
+        "allocator_peak_bytes",
+        "untaped_steps",
+        "minimum_untaped_steps",
+        "seconds",
+        "time_vs_store_all",
+    ])?;
+    let rk4_steps: Vec<usize> = if settings.quick {
+        vec![100, 200, 400, 800]
+    } else {
+        vec![1250, 2500, 5000, 10_000]
+    };
+    let gru_steps: Vec<usize> = if settings.quick {
+        vec![20, 40, 80, 160]
+    } else {
+        vec![125, 250, 500, 1000]
+    };
+    for &l in &rk4_steps {
+        measure_schedules(
+            &mut w,
+            "rk4",
+            &Rk4 { steps: l, h: 0.001 },
+            &Rk4::point(),
+            settings,
+        )?;
+    }
+    for &l in &gru_steps {
+        let gru = Gru {
+            steps: l,
+            hidden: 8,
+        };
+        measure_schedules(&mut w, "gru", &gru, &gru.point(), settings)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn measure_schedules<F: Stepped>(
+    w: &mut csv::Writer<File>,
+    name: &str,
+    f: &F,
+    x: &[f64],
+    settings: &Settings,
+) -> Result<()> {
+    let l = f.n_steps();
+    let schedules = [
+        ("store_all", Schedule::StoreAll),
+        ("uniform_sqrt", Schedule::Uniform),
+        ("binomial_s10", Schedule::Binomial { snapshots: 10 }),
+    ];
+    let u = [1.0];
+    // Accounting and allocator peaks, one call each.
+    let (plain, plain_peak) =
+        peak_during(|| vjps(&Unrolled(f), x, &[u.to_vec()]).expect("valid problem"));
+    let mut rows = Vec::new();
+    for (label, schedule) in schedules {
+        let ((_, _, stats), peak) =
+            peak_during(|| vjp_stepped(f, x, &u, schedule).expect("valid problem"));
+        rows.push((label, schedule, stats, peak));
+    }
+    // Times, interleaved.
+    let mut plain_run = || keep(vjps(&Unrolled(f), x, &[u.to_vec()]));
+    let mut runs: Vec<Box<dyn FnMut()>> = schedules
+        .iter()
+        .map(|&(_, s)| Box::new(move || keep(vjp_stepped(f, x, &u, s))) as Box<dyn FnMut()>)
+        .collect();
+    let (a, rest) = runs.split_at_mut(1);
+    let (b, c) = rest.split_at_mut(1);
+    let times = compare(
+        settings,
+        &mut [
+            ("plain", &mut plain_run),
+            ("store_all", &mut *a[0]),
+            ("uniform_sqrt", &mut *b[0]),
+            ("binomial_s10", &mut *c[0]),
+        ],
+    );
+    let store_all = times[1].1;
+    w.write_record([
+        name,
+        &l.to_string(),
+        "plain_tape",
+        &plain.stats.peak_tape_bytes.to_string(),
+        "0",
+        &plain.stats.peak_tape_bytes.to_string(),
+        &plain_peak.to_string(),
+        "0",
+        "0",
+        &format!("{:.6e}", times[0].1),
+        &format!("{:.4}", times[0].1 / store_all),
+    ])?;
+    for ((label, schedule, stats, peak), (_, seconds, _)) in rows.into_iter().zip(&times[1..]) {
+        let minimum = match schedule {
+            Schedule::Binomial { snapshots } => binomial_minimum(l as u64, snapshots as u64),
+            _ => 0,
+        };
+        w.write_record([
+            name,
+            &l.to_string(),
+            label,
+            &stats.peak_tape_bytes.to_string(),
+            &stats.peak_checkpoint_bytes.to_string(),
+            &(stats.peak_tape_bytes + stats.peak_checkpoint_bytes).to_string(),
+            &peak.to_string(),
+            &stats.untaped_steps.to_string(),
+            &minimum.to_string(),
+            &format!("{seconds:.6e}"),
+            &format!("{:.4}", seconds / store_all),
+        ])?;
+    }
+    eprintln!("  {name} L={l}");
+    Ok(())
+}
+
+/// H·v by forward over reverse against one reverse gradient.
+pub fn second(out: &Path, settings: &Settings) -> Result<()> {
+    let mut w = writer(out, "second.csv")?;
+    w.write_record([
+        "problem",
+        "n",
+        "gradient_seconds",
+        "hvp_seconds",
+        "hvp_over_gradient",
+        "hessian_seconds",
+        "hessian_over_gradient",
+    ])?;
+    let l = if settings.quick { 100 } else { 1000 };
+    let rk4 = Unrolled(Rk4 { steps: l, h: 0.001 });
+    let gru_problem = Gru {
+        steps: l / 10,
+        hidden: 8,
+    };
+    let gru = Unrolled(gru_problem);
+    let rosen = Rosenbrock {
+        n: if settings.quick { 100 } else { 1000 },
+    };
+    let problems: Vec<(&str, &dyn DynSecond, Vec<f64>)> = vec![
+        ("rk4", &rk4, Rk4::point()),
+        ("gru", &gru, gru_problem.point()),
+        ("rosenbrock", &rosen, point(rosen.n, 5)),
+    ];
+    for (name, f, x) in problems {
+        let v: Vec<f64> = point(x.len(), 11);
+        let mut grad = || keep(f.gradient(&x));
+        let mut hv = || keep(f.hvp(&x, &v));
+        let mut hess = || keep(f.hessian(&x));
+        let mut methods: Vec<(&str, &mut dyn FnMut())> =
+            vec![("gradient", &mut grad), ("hvp", &mut hv)];
+        let small = x.len() <= 200;
+        if small {
+            methods.push(("hessian", &mut hess));
+        }
+        let t = compare(settings, &mut methods);
+        let (g, h) = (t[0].1, t[1].1);
+        let (hs, hr) = if small {
+            (format!("{:.6e}", t[2].1), format!("{:.4}", t[2].1 / g))
+        } else {
+            (String::new(), String::new())
+        };
+        w.write_record([
+            name,
+            &x.len().to_string(),
+            &format!("{g:.6e}"),
+            &format!("{h:.6e}"),
+            &format!("{:.4}", h / g),
+            &hs,
+            &hr,
+        ])?;
+        eprintln!("  {name}: H·v / gradient = {:.2}", h / g);
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Second-order entry points behind `dyn`.
+pub trait DynSecond {
+    /// The gradient by one reverse sweep.
+    fn gradient(&self, x: &[f64]) -> Vec<f64>;
+    /// H·v by forward over reverse.
+    fn hvp(&self, x: &[f64], v: &[f64]) -> Vec<f64>;
+    /// The dense Hessian by n products.
+    fn hessian(&self, x: &[f64]) -> Vec<f64>;
+}
+
+impl<F: Differentiable> DynSecond for F {
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        vjps(self, x, &[vec![1.0]])
+            .map(|s| s.products[0].clone())
+            .unwrap_or_default()
+    }
+    fn hvp(&self, x: &[f64], v: &[f64]) -> Vec<f64> {
+        gradient_and_hvp(self, x, v)
+            .map(|p| p.hvp)
+            .unwrap_or_default()
+    }
+    fn hessian(&self, x: &[f64]) -> Vec<f64> {
+        hessian(self, x).unwrap_or_default()
+    }
+}

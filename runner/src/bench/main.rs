@@ -1,0 +1,104 @@
+//! `adcheck-bench`: cost scaling of the built-in engines, measured side by
+//! side in one run, written as CSV, SVG plots and a self-contained HTML page.
+//!
+//! `cargo xtask bench [--quick] [--experiment NAME]...` runs it;
+//! `cargo xtask bench report` rebuilds the plots and the page from the CSVs.
+
+mod alloc;
+mod experiments;
+mod plots;
+mod timing;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+/// Cost scaling of the built-in AD engines.
+#[derive(Parser)]
+#[command(name = "adcheck-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// A smoke run: few sizes and short timings (for CI).
+    #[arg(long)]
+    quick: bool,
+    /// An experiment to run (repeatable; default: all): gradient, nm,
+    /// checkpoint, second.
+    #[arg(long = "experiment", value_name = "NAME")]
+    experiments: Vec<String>,
+    /// Where to write the outputs.
+    #[arg(long, default_value = "target/adcheck/bench")]
+    out: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Rebuild the plots and index.html from the CSVs in the output folder.
+    Report,
+}
+
+fn run(cli: Cli) -> Result<()> {
+    std::fs::create_dir_all(&cli.out).with_context(|| format!("creating {}", cli.out.display()))?;
+    if let Some(Command::Report) = cli.command {
+        return plots::report(&cli.out);
+    }
+    let all = ["gradient", "nm", "checkpoint", "second"];
+    for e in &cli.experiments {
+        if !all.contains(&e.as_str()) {
+            bail!("unknown experiment `{e}` (known: {})", all.join(", "));
+        }
+    }
+    let chosen: Vec<&str> = if cli.experiments.is_empty() {
+        all.to_vec()
+    } else {
+        all.iter()
+            .copied()
+            .filter(|a| cli.experiments.iter().any(|e| e == a))
+            .collect()
+    };
+    let settings = timing::Settings::new(cli.quick);
+    experiments::write_meta(&cli.out, cli.quick)?;
+    for name in chosen {
+        eprintln!(
+            "experiment {name}{}",
+            if cli.quick { " (quick)" } else { "" }
+        );
+        match name {
+            "gradient" => experiments::gradient(&cli.out, &settings)?,
+            "nm" => experiments::nm(&cli.out, &settings)?,
+            "checkpoint" => experiments::checkpoint(&cli.out, &settings)?,
+            _ => experiments::second(&cli.out, &settings)?,
+        }
+    }
+    plots::report(&cli.out)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let rendered = e.render().to_string();
+            eprintln!(
+                "{} (try --help)",
+                rendered.lines().next().unwrap_or("invalid arguments")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

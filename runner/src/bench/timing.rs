@@ -1,0 +1,78 @@
+//! Timing: warm-up, interleaved rounds, medians and spread.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+/// How long to measure.
+pub struct Settings {
+    /// Rounds per measurement (the median is taken over them).
+    pub rounds: usize,
+    /// The least time one round of one method should take, in seconds.
+    pub min_round: f64,
+    /// A smoke run.
+    pub quick: bool,
+}
+
+impl Settings {
+    /// Full or quick settings.
+    pub fn new(quick: bool) -> Self {
+        if quick {
+            Settings {
+                rounds: 3,
+                min_round: 0.0005,
+                quick,
+            }
+        } else {
+            Settings {
+                rounds: 7,
+                min_round: 0.01,
+                quick,
+            }
+        }
+    }
+}
+
+/// The median seconds per call of each method and the spread (max − min of
+/// the rounds, relative to the median), measured in interleaved rounds so
+/// that ratios between methods come from the same run and conditions.
+pub fn compare(
+    settings: &Settings,
+    methods: &mut [(&str, &mut dyn FnMut())],
+) -> Vec<(String, f64, f64)> {
+    // Warm up and choose repetitions so each round lasts min_round.
+    let reps: Vec<usize> = methods
+        .iter_mut()
+        .map(|(_, f)| {
+            f();
+            let start = Instant::now();
+            f();
+            let once = start.elapsed().as_secs_f64().max(1e-9);
+            ((settings.min_round / once).ceil() as usize).clamp(1, 1_000_000)
+        })
+        .collect();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); methods.len()];
+    for _ in 0..settings.rounds {
+        for (k, (_, f)) in methods.iter_mut().enumerate() {
+            let start = Instant::now();
+            for _ in 0..reps[k] {
+                f();
+            }
+            samples[k].push(start.elapsed().as_secs_f64() / reps[k] as f64);
+        }
+    }
+    methods
+        .iter()
+        .zip(samples)
+        .map(|((name, _), mut s)| {
+            s.sort_by(f64::total_cmp);
+            let median = s[s.len() / 2];
+            let spread = (s[s.len() - 1] - s[0]) / median;
+            (name.to_string(), median, spread)
+        })
+        .collect()
+}
+
+/// Keeps a value alive so the optimiser cannot drop the work that made it.
+pub fn keep<T>(v: T) {
+    black_box(v);
+}

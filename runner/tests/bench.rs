@@ -1,0 +1,116 @@
+//! `adcheck-bench --quick`: every output exists with its columns, and every
+//! number in it is finite (shape, not speed).
+
+use std::process::Command;
+
+fn columns(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (headers, rows)
+}
+
+#[test]
+fn quick_bench_writes_well_formed_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_adcheck-bench"))
+        .args(["--quick", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expect: &[(&str, &[&str])] = &[
+        (
+            "gradient.csv",
+            &[
+                "problem",
+                "n",
+                "method",
+                "seconds",
+                "spread",
+                "ratio_to_primal",
+            ],
+        ),
+        (
+            "nm.csv",
+            &[
+                "sweep",
+                "n",
+                "m",
+                "method",
+                "seconds",
+                "spread",
+                "ratio_to_primal",
+            ],
+        ),
+        (
+            "checkpoint.csv",
+            &[
+                "problem",
+                "steps",
+                "schedule",
+                "total_bytes",
+                "untaped_steps",
+                "minimum_untaped_steps",
+                "seconds",
+                "time_vs_store_all",
+            ],
+        ),
+        (
+            "second.csv",
+            &[
+                "problem",
+                "n",
+                "gradient_seconds",
+                "hvp_seconds",
+                "hvp_over_gradient",
+            ],
+        ),
+        ("slopes.csv", &["experiment", "series", "log_log_slope"]),
+    ];
+    for (file, wanted) in expect {
+        let (headers, rows) = columns(&dir.path().join(file));
+        for w in *wanted {
+            assert!(headers.iter().any(|h| h == w), "{file} lacks {w}");
+        }
+        assert!(!rows.is_empty(), "{file} is empty");
+        for row in &rows {
+            for (h, v) in headers.iter().zip(row) {
+                if let Ok(x) = v.parse::<f64>() {
+                    assert!(x.is_finite(), "{file}: {h} = {v}");
+                }
+            }
+        }
+    }
+    // Binomial checkpointing advances exactly the Griewank–Walther minimum.
+    let (headers, rows) = columns(&dir.path().join("checkpoint.csv"));
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    for row in rows.iter().filter(|r| r[col("schedule")] == "binomial_s10") {
+        assert_eq!(row[col("untaped_steps")], row[col("minimum_untaped_steps")]);
+    }
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(html.contains("<svg"), "index.html embeds its plots");
+    assert!(
+        !html.contains("src=\"http"),
+        "index.html must not load anything from the network"
+    );
+    for svg in [
+        "gradient_rosenbrock.svg",
+        "nm_nm1.svg",
+        "checkpoint_memory_rk4.svg",
+    ] {
+        assert!(dir.path().join(svg).exists(), "{svg} missing");
+    }
+}
