@@ -239,7 +239,9 @@ pub struct Reference {
     /// Whether `f64` evaluation takes the exact evaluation's branches.
     pub f64_path_matches: bool,
     /// Whether some program value (exact or in `f64`) lies beyond `2^±400`,
-    /// where products of derivatives leave `f64`'s range.
+    /// where products of derivatives leave `f64`'s normal range (a partial
+    /// of 1e−316 keeps a few bits, then a factor of 1e15 makes them show).
+    /// An engine that misses the gate there is called ill-conditioned.
     pub extreme_values: bool,
     /// Whether some node of the symbolic derivative is infinite or NaN while
     /// the primal is finite: an intermediate sits at a singular point of its
@@ -940,6 +942,12 @@ impl Oracle {
             return inconclusive(
                 InconclusiveReason::IllConditioned,
                 format!("the derivative's terms overflow f64; {}", evidence()),
+            );
+        }
+        if reference.extreme_values {
+            return inconclusive(
+                InconclusiveReason::IllConditioned,
+                format!("program values beyond 2^±400: products of partials leave f64's normal range; {}", evidence()),
             );
         }
         if !tolerance.is_finite() {

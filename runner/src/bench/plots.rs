@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-type Rows = Vec<BTreeMap<String, String>>;
+/// A CSV file's rows, each as (column, value) pairs in the file's order.
+type Row = Vec<(String, String)>;
+type Rows = Vec<Row>;
 
 fn read(path: &Path) -> Result<Option<Rows>> {
     if !path.exists() {
@@ -30,8 +32,12 @@ fn read(path: &Path) -> Result<Option<Rows>> {
     Ok(Some(rows))
 }
 
-fn num(row: &BTreeMap<String, String>, key: &str) -> f64 {
-    row.get(key)
+fn get<'a>(row: &'a Row, key: &str) -> Option<&'a String> {
+    row.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+fn num(row: &Row, key: &str) -> f64 {
+    get(row, key)
         .and_then(|v| v.parse().ok())
         .unwrap_or(f64::NAN)
 }
@@ -130,7 +136,7 @@ fn chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Serie
 fn group(rows: &Rows, key: &str) -> BTreeMap<String, Rows> {
     let mut out: BTreeMap<String, Rows> = BTreeMap::new();
     for r in rows {
-        out.entry(r.get(key).cloned().unwrap_or_default())
+        out.entry(get(r, key).cloned().unwrap_or_default())
             .or_default()
             .push(r.clone());
     }
@@ -149,13 +155,13 @@ fn table(rows: &Rows) -> String {
         return String::new();
     };
     let mut html = String::from("<table><tr>");
-    for k in first.keys() {
+    for (k, _) in first {
         let _ = write!(html, "<th>{k}</th>");
     }
     html.push_str("</tr>");
     for r in rows {
         html.push_str("<tr>");
-        for v in r.values() {
+        for (_, v) in r {
             let _ = write!(html, "<td>{v}</td>");
         }
         html.push_str("</tr>");
