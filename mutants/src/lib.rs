@@ -10,9 +10,11 @@
 mod forward;
 mod reverse;
 mod rules;
+mod second;
 
 pub use forward::MutantForward;
 pub use reverse::MutantReverse;
+pub use second::MissingCrossTerm;
 
 use adcheck_engines::Engine;
 
@@ -69,6 +71,8 @@ pub enum Bug {
     ReluOriginConvention,
     /// `hypot′` at the origin by `a/h`: NaN.
     HypotOriginNaN,
+    /// Forward over reverse without the cross term `∂(partial)·adjoint`.
+    HvpMissingCrossTerm,
 }
 
 /// Which engine a mutant is built on.
@@ -76,13 +80,15 @@ pub enum Bug {
 pub enum Base {
     /// Dual-number forward mode.
     Forward,
+    /// Forward over reverse (a tape over dual numbers).
+    ForwardOverReverse,
     /// Tape reverse mode.
     Reverse,
 }
 
 impl Bug {
     /// Every bug.
-    pub const ALL: [Bug; 24] = [
+    pub const ALL: [Bug; 25] = [
         Bug::CosSignFlipped,
         Bug::FanOutOverwritten,
         Bug::SweepOffByOne,
@@ -107,6 +113,7 @@ impl Bug {
         Bug::PowiExponentNotLowered,
         Bug::ReluOriginConvention,
         Bug::HypotOriginNaN,
+        Bug::HvpMissingCrossTerm,
     ];
 
     /// A short kebab-case name, used as the engine's name.
@@ -136,6 +143,7 @@ impl Bug {
             Bug::PowiExponentNotLowered => "powi-exponent-not-lowered",
             Bug::ReluOriginConvention => "relu-origin-convention",
             Bug::HypotOriginNaN => "hypot-origin-nan",
+            Bug::HvpMissingCrossTerm => "hvp-missing-cross-term",
         }
     }
 
@@ -166,6 +174,7 @@ impl Bug {
             Bug::PowiExponentNotLowered => "the power rule without lowering the exponent",
             Bug::ReluOriginConvention => "the relu convention broken at the origin",
             Bug::HypotOriginNaN => "a norm's derivative NaN at the zero vector",
+            Bug::HvpMissingCrossTerm => "a missing cross term in H·v",
         }
     }
 
@@ -182,6 +191,7 @@ impl Bug {
             | Bug::QuotientRuleSign
             | Bug::HypotOriginNaN
             | Bug::TanhNaive => Base::Reverse,
+            Bug::HvpMissingCrossTerm => Base::ForwardOverReverse,
             _ => Base::Forward,
         }
     }
@@ -191,6 +201,7 @@ impl Bug {
         match self.base() {
             Base::Forward => Box::new(MutantForward::new(self)),
             Base::Reverse => Box::new(MutantReverse::new(self)),
+            Base::ForwardOverReverse => Box::new(MissingCrossTerm),
         }
     }
 }
