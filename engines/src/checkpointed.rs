@@ -403,18 +403,7 @@ impl Engine for CheckpointedEngine {
     fn jvp(&self, p: &Program, x: &[f64], v: &[f64]) -> Result<Derivative, EngineError> {
         EngineError::check_point(p, x)?;
         EngineError::check_seed("direction v", v, p.n_inputs())?;
-        let mut d = self.jacobian(p, x)?;
-        let n = p.n_inputs();
-        d.derivative = d
-            .derivative
-            .chunks(n.max(1))
-            .map(|row| {
-                row.iter()
-                    .zip(v)
-                    .fold(0.0, |acc, (&j, &vj)| acc + crate::conventions::chain(j, vj))
-            })
-            .collect();
-        Ok(d)
+        Ok(self.jacobian(p, x)?.jacobian_times(p.n_inputs(), v))
     }
 
     fn vjp(&self, p: &Program, x: &[f64], u: &[f64]) -> Result<Derivative, EngineError> {

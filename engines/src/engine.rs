@@ -54,6 +54,23 @@ pub struct Derivative {
     pub stats: CallStats,
 }
 
+impl Derivative {
+    /// Turns a Jacobian (row-major, `n` columns) into `J·v`, with a zero
+    /// direction entry contributing nothing (see `conventions::chain`).
+    pub fn jacobian_times(mut self, n: usize, v: &[f64]) -> Derivative {
+        self.derivative = self
+            .derivative
+            .chunks(n.max(1))
+            .map(|row| {
+                row.iter()
+                    .zip(v)
+                    .fold(0.0, |acc, (&j, &vj)| acc + crate::conventions::chain(j, vj))
+            })
+            .collect();
+        self
+    }
+}
+
 /// Why an engine could not answer. Engines return these instead of panicking.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum EngineError {

@@ -11,7 +11,6 @@ use crate::ops::{BinaryOp, UnaryOp};
 use crate::{Differentiable, Program, Scalar};
 use std::cmp::Ordering;
 use std::fmt::Debug;
-use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// How many directions [`ForwardEngine::jacobian`] carries in one pass.
 pub const JACOBIAN_CHUNK: usize = 8;
@@ -111,28 +110,49 @@ impl<V: Tangent> Dual<V> {
     }
 }
 
-macro_rules! dual_operator {
-    ($trait:ident, $method:ident, $op:expr) => {
-        impl<V: Tangent> $trait for Dual<V> {
+/// Implements `+ − × ÷` and negation for an active type by forwarding them to
+/// its `binary(BinaryOp::…, &rhs)` and `unary(UnaryOp::Neg)` methods:
+/// `scalar_operators!(impl [V: Tangent] Dual<V>)`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! scalar_operators {
+    (impl [$($generics:tt)*] $ty:ty) => {
+        impl<$($generics)*> ::std::ops::Add for $ty {
             type Output = Self;
             #[inline]
-            fn $method(self, rhs: Self) -> Self {
-                self.binary($op, &rhs)
+            fn add(self, rhs: Self) -> Self {
+                self.binary($crate::ops::BinaryOp::Add, &rhs)
+            }
+        }
+        impl<$($generics)*> ::std::ops::Sub for $ty {
+            type Output = Self;
+            #[inline]
+            fn sub(self, rhs: Self) -> Self {
+                self.binary($crate::ops::BinaryOp::Sub, &rhs)
+            }
+        }
+        impl<$($generics)*> ::std::ops::Mul for $ty {
+            type Output = Self;
+            #[inline]
+            fn mul(self, rhs: Self) -> Self {
+                self.binary($crate::ops::BinaryOp::Mul, &rhs)
+            }
+        }
+        impl<$($generics)*> ::std::ops::Div for $ty {
+            type Output = Self;
+            #[inline]
+            fn div(self, rhs: Self) -> Self {
+                self.binary($crate::ops::BinaryOp::Div, &rhs)
+            }
+        }
+        impl<$($generics)*> ::std::ops::Neg for $ty {
+            type Output = Self;
+            #[inline]
+            fn neg(self) -> Self {
+                self.unary($crate::ops::UnaryOp::Neg)
             }
         }
     };
-}
-dual_operator!(Add, add, BinaryOp::Add);
-dual_operator!(Sub, sub, BinaryOp::Sub);
-dual_operator!(Mul, mul, BinaryOp::Mul);
-dual_operator!(Div, div, BinaryOp::Div);
-
-impl<V: Tangent> Neg for Dual<V> {
-    type Output = Self;
-    #[inline]
-    fn neg(self) -> Self {
-        self.unary(UnaryOp::Neg)
-    }
 }
 
 /// Implements the unary and binary methods of [`Scalar`] by forwarding each to
@@ -216,6 +236,8 @@ macro_rules! forward_scalar_ops {
         }
     };
 }
+
+scalar_operators!(impl [V: Tangent] Dual<V>);
 
 impl<V: Tangent> Scalar for Dual<V> {
     #[inline]

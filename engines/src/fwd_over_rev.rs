@@ -7,7 +7,7 @@
 //! One forward and one backward sweep, each in dual arithmetic.
 
 use crate::engine::{CallStats, Capabilities, Derivative, Engine, EngineError};
-use crate::forward::{self, Dual};
+use crate::forward::{Dual, ForwardEngine};
 use crate::reverse::{record, Tape};
 use crate::{Differentiable, Program};
 
@@ -112,15 +112,7 @@ impl Engine for FwdOverRevEngine {
     }
 
     fn jvp(&self, p: &Program, x: &[f64], v: &[f64]) -> Result<Derivative, EngineError> {
-        let (primal, derivative) = forward::jvp(p, x, v)?;
-        Ok(Derivative {
-            primal,
-            derivative,
-            stats: CallStats {
-                forward_passes: 1,
-                ..CallStats::default()
-            },
-        })
+        ForwardEngine.jvp(p, x, v)
     }
 
     fn vjp(&self, p: &Program, x: &[f64], u: &[f64]) -> Result<Derivative, EngineError> {

@@ -15,10 +15,9 @@ use crate::conventions;
 use crate::engine::{CallStats, Capabilities, Derivative, Engine, EngineError};
 use crate::forward::{Dual, Tangent};
 use crate::ops::{BinaryOp, UnaryOp};
-use crate::{forward_scalar_ops, Differentiable, Program, Scalar};
+use crate::{forward_scalar_ops, scalar_operators, Differentiable, Program, Scalar};
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// A number type a tape can be built over: copyable, with an exact test for
 /// "carries nothing" so unreached nodes can be skipped.
@@ -231,29 +230,7 @@ impl<'t, T: TapeScalar> Var<'t, T> {
     }
 }
 
-macro_rules! var_operator {
-    ($trait:ident, $method:ident, $op:expr) => {
-        impl<'t, T: TapeScalar> $trait for Var<'t, T> {
-            type Output = Self;
-            #[inline]
-            fn $method(self, rhs: Self) -> Self {
-                self.binary($op, &rhs)
-            }
-        }
-    };
-}
-var_operator!(Add, add, BinaryOp::Add);
-var_operator!(Sub, sub, BinaryOp::Sub);
-var_operator!(Mul, mul, BinaryOp::Mul);
-var_operator!(Div, div, BinaryOp::Div);
-
-impl<'t, T: TapeScalar> Neg for Var<'t, T> {
-    type Output = Self;
-    #[inline]
-    fn neg(self) -> Self {
-        self.unary(UnaryOp::Neg)
-    }
-}
+scalar_operators!(impl ['t, T: TapeScalar] Var<'t, T>);
 
 impl<'t, T: TapeScalar> Scalar for Var<'t, T> {
     #[inline]
@@ -407,18 +384,7 @@ impl Engine for ReverseEngine {
     fn jvp(&self, p: &Program, x: &[f64], v: &[f64]) -> Result<Derivative, EngineError> {
         EngineError::check_point(p, x)?;
         EngineError::check_seed("direction v", v, p.n_inputs())?;
-        let mut d = self.jacobian(p, x)?;
-        let n = p.n_inputs();
-        d.derivative = d
-            .derivative
-            .chunks(n.max(1))
-            .map(|row| {
-                row.iter()
-                    .zip(v)
-                    .fold(0.0, |acc, (&j, &vj)| acc + conventions::chain(j, vj))
-            })
-            .collect();
-        Ok(d)
+        Ok(self.jacobian(p, x)?.jacobian_times(p.n_inputs(), v))
     }
 
     fn vjp(&self, p: &Program, x: &[f64], u: &[f64]) -> Result<Derivative, EngineError> {

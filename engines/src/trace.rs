@@ -2,11 +2,10 @@
 
 use crate::ops::{BinaryOp, UnaryOp};
 use crate::program::{Instr, ValueId};
-use crate::{forward_scalar_ops, Differentiable, Program, Scalar};
+use crate::{forward_scalar_ops, scalar_operators, Differentiable, Program, Scalar};
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// The recording scalar of [`trace`]: an `f64` value and the id of the
 /// program value it stands for (`None` for a constant not yet written).
@@ -81,27 +80,7 @@ impl Traced {
     }
 }
 
-macro_rules! traced_operator {
-    ($trait:ident, $method:ident, $op:expr) => {
-        impl $trait for Traced {
-            type Output = Self;
-            fn $method(self, rhs: Self) -> Self {
-                self.binary($op, &rhs)
-            }
-        }
-    };
-}
-traced_operator!(Add, add, BinaryOp::Add);
-traced_operator!(Sub, sub, BinaryOp::Sub);
-traced_operator!(Mul, mul, BinaryOp::Mul);
-traced_operator!(Div, div, BinaryOp::Div);
-
-impl Neg for Traced {
-    type Output = Self;
-    fn neg(self) -> Self {
-        self.unary(UnaryOp::Neg)
-    }
-}
+scalar_operators!(impl [] Traced);
 
 impl Scalar for Traced {
     fn from_f64(c: f64) -> Self {

@@ -3,12 +3,11 @@
 use crate::{rules, Bug};
 use adcheck_engines::ops::{BinaryOp, UnaryOp};
 use adcheck_engines::{
-    forward_scalar_ops, CallStats, Capabilities, Derivative, Differentiable, Engine, EngineError,
-    Program, Scalar,
+    forward_scalar_ops, scalar_operators, CallStats, Capabilities, Derivative, Differentiable,
+    Engine, EngineError, Program, Scalar,
 };
 use std::cell::Cell;
 use std::cmp::Ordering;
-use std::ops::{Add, Div, Mul, Neg, Sub};
 
 thread_local! {
     static BUG: Cell<Option<Bug>> = const { Cell::new(None) };
@@ -46,27 +45,7 @@ impl MDual {
     }
 }
 
-macro_rules! operator {
-    ($trait:ident, $method:ident, $op:expr) => {
-        impl $trait for MDual {
-            type Output = Self;
-            fn $method(self, rhs: Self) -> Self {
-                self.binary($op, &rhs)
-            }
-        }
-    };
-}
-operator!(Add, add, BinaryOp::Add);
-operator!(Sub, sub, BinaryOp::Sub);
-operator!(Mul, mul, BinaryOp::Mul);
-operator!(Div, div, BinaryOp::Div);
-
-impl Neg for MDual {
-    type Output = Self;
-    fn neg(self) -> Self {
-        self.unary(UnaryOp::Neg)
-    }
-}
+scalar_operators!(impl [] MDual);
 
 impl Scalar for MDual {
     fn from_f64(c: f64) -> Self {

@@ -3,12 +3,11 @@
 use crate::{rules, Bug};
 use adcheck_engines::ops::{BinaryOp, UnaryOp};
 use adcheck_engines::{
-    forward_scalar_ops, CallStats, Capabilities, Derivative, Differentiable, Engine, EngineError,
-    Program, Scalar,
+    forward_scalar_ops, scalar_operators, CallStats, Capabilities, Derivative, Differentiable,
+    Engine, EngineError, Program, Scalar,
 };
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
-use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// The recording of one call: node `i` reads `edges[starts[i]..starts[i + 1]]`.
 #[derive(Default)]
@@ -71,27 +70,7 @@ impl MVar {
     }
 }
 
-macro_rules! operator {
-    ($trait:ident, $method:ident, $op:expr) => {
-        impl $trait for MVar {
-            type Output = Self;
-            fn $method(self, rhs: Self) -> Self {
-                self.binary($op, &rhs)
-            }
-        }
-    };
-}
-operator!(Add, add, BinaryOp::Add);
-operator!(Sub, sub, BinaryOp::Sub);
-operator!(Mul, mul, BinaryOp::Mul);
-operator!(Div, div, BinaryOp::Div);
-
-impl Neg for MVar {
-    type Output = Self;
-    fn neg(self) -> Self {
-        self.unary(UnaryOp::Neg)
-    }
-}
+scalar_operators!(impl [] MVar);
 
 impl Scalar for MVar {
     fn from_f64(c: f64) -> Self {

@@ -7,12 +7,11 @@ use adcheck_engines::conventions;
 use adcheck_engines::forward::Dual;
 use adcheck_engines::ops::{BinaryOp, UnaryOp};
 use adcheck_engines::{
-    forward_scalar_ops, CallStats, Capabilities, Derivative, Differentiable, Engine, EngineError,
-    Program, Scalar,
+    forward_scalar_ops, scalar_operators, CallStats, Capabilities, Derivative, Differentiable,
+    Engine, EngineError, Program, Scalar,
 };
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::ops::{Add, Div, Mul, Neg, Sub};
 
 const CONSTANT: u32 = u32::MAX;
 
@@ -68,27 +67,7 @@ impl DVar {
     }
 }
 
-macro_rules! operator {
-    ($trait:ident, $method:ident, $op:expr) => {
-        impl $trait for DVar {
-            type Output = Self;
-            fn $method(self, rhs: Self) -> Self {
-                self.binary($op, &rhs)
-            }
-        }
-    };
-}
-operator!(Add, add, BinaryOp::Add);
-operator!(Sub, sub, BinaryOp::Sub);
-operator!(Mul, mul, BinaryOp::Mul);
-operator!(Div, div, BinaryOp::Div);
-
-impl Neg for DVar {
-    type Output = Self;
-    fn neg(self) -> Self {
-        self.unary(UnaryOp::Neg)
-    }
-}
+scalar_operators!(impl [] DVar);
 
 impl Scalar for DVar {
     fn from_f64(c: f64) -> Self {
@@ -185,12 +164,7 @@ impl Engine for MissingCrossTerm {
     }
 
     fn jvp(&self, p: &Program, x: &[f64], v: &[f64]) -> Result<Derivative, EngineError> {
-        let (primal, derivative) = adcheck_engines::forward::jvp(p, x, v)?;
-        Ok(Derivative {
-            primal,
-            derivative,
-            stats: CallStats::default(),
-        })
+        adcheck_engines::forward::ForwardEngine.jvp(p, x, v)
     }
 
     fn vjp(&self, p: &Program, x: &[f64], u: &[f64]) -> Result<Derivative, EngineError> {

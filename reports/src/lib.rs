@@ -8,9 +8,9 @@
 //! the same file as one unsharded run.
 
 mod table;
-pub use table::{render_table, TableRow};
+pub use table::render_table;
 
-use adcheck_suites::conformance::{summarize, Record, Suite};
+use adcheck_suites::conformance::Record;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -52,62 +52,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     move |source| ReportError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// One row of `cases.csv` (a [`Record`] without its timing).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CaseRow {
-    /// The case id.
-    pub case: String,
-    /// The suite.
-    pub suite: Suite,
-    /// The family.
-    pub family: String,
-    /// The engine.
-    pub engine: String,
-    /// What was checked.
-    pub check: String,
-    /// `pass`, `fail` or `inconclusive`.
-    pub verdict: String,
-    /// Worst bits correct.
-    pub bits: Option<f64>,
-    /// Worst ULPs.
-    pub ulps: Option<f64>,
-    /// Reason or evidence.
-    pub reason: String,
-}
-
-impl From<&Record> for CaseRow {
-    fn from(r: &Record) -> Self {
-        CaseRow {
-            case: r.case.clone(),
-            suite: r.suite,
-            family: r.family.clone(),
-            engine: r.engine.clone(),
-            check: r.check.clone(),
-            verdict: r.verdict.clone(),
-            bits: r.bits,
-            ulps: r.ulps,
-            reason: r.reason.clone(),
-        }
-    }
-}
-
-impl From<CaseRow> for Record {
-    fn from(r: CaseRow) -> Self {
-        Record {
-            case: r.case,
-            suite: r.suite,
-            family: r.family,
-            engine: r.engine,
-            check: r.check,
-            verdict: r.verdict,
-            bits: r.bits,
-            ulps: r.ulps,
-            reason: r.reason,
-            seconds: 0.0,
-        }
     }
 }
 
@@ -160,7 +104,8 @@ pub fn write_cases(path: &Path, records: &[Record]) -> Result<(), ReportError> {
     };
     let mut writer = csv::Writer::from_path(path).map_err(csv_error)?;
     for r in records {
-        writer.serialize(CaseRow::from(r)).map_err(csv_error)?;
+        // `Record` leaves its timing out of serialisation.
+        writer.serialize(r).map_err(csv_error)?;
     }
     writer.flush().map_err(io(path))
 }
@@ -173,8 +118,8 @@ pub fn read_cases(path: &Path) -> Result<Vec<Record>, ReportError> {
     };
     let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
     reader
-        .deserialize::<CaseRow>()
-        .map(|row| row.map(Record::from).map_err(csv_error))
+        .deserialize::<Record>()
+        .map(|row| row.map_err(csv_error))
         .collect()
 }
 
@@ -332,20 +277,4 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary, ReportError> {
     merged.count(&records);
     write_summary(&out.join("summary.json"), &merged)?;
     Ok(merged)
-}
-
-/// The rows of the terminal table for one engine's records.
-pub fn table_rows<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<TableRow> {
-    summarize(records)
-        .into_iter()
-        .map(|row| TableRow {
-            suite: row.suite,
-            group: row.group,
-            pass: row.pass,
-            fail: row.fail,
-            inconclusive: row.inconclusive,
-            worst_bits: row.worst_bits,
-            median_bits: row.median_bits,
-        })
-        .collect()
 }

@@ -1,23 +1,6 @@
 //! The terminal table of a run.
 
-/// One line of the table.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TableRow {
-    /// The suite.
-    pub suite: String,
-    /// The family, case or property.
-    pub group: String,
-    /// Passes.
-    pub pass: usize,
-    /// Failures.
-    pub fail: usize,
-    /// Inconclusive results.
-    pub inconclusive: usize,
-    /// Worst bits correct.
-    pub worst_bits: Option<f64>,
-    /// Median bits correct.
-    pub median_bits: Option<f64>,
-}
+use adcheck_suites::conformance::SummaryRow;
 
 fn bits(b: Option<f64>) -> String {
     b.map_or_else(|| "-".to_string(), |b| format!("{b:.1}"))
@@ -25,12 +8,12 @@ fn bits(b: Option<f64>) -> String {
 
 /// Renders an engine's rows as an aligned text table. Catalogue cases are
 /// folded into one line unless one of them failed or was inconclusive.
-pub fn render_table(engine: &str, rows: &[TableRow]) -> String {
+pub fn render_table(engine: &str, rows: &[SummaryRow]) -> String {
     let mut lines = vec![format!(
         "{:<10} {:<11} {:<30} {:>7} {:>5} {:>6} {:>6} {:>6}",
         "engine", "suite", "family / case / property", "pass", "fail", "inconc", "worst", "median"
     )];
-    let mut catalogue = TableRow {
+    let mut catalogue = SummaryRow {
         suite: "catalogue".into(),
         group: "(all cases passed)".into(),
         pass: 0,
@@ -39,7 +22,7 @@ pub fn render_table(engine: &str, rows: &[TableRow]) -> String {
         worst_bits: None,
         median_bits: None,
     };
-    let mut shown: Vec<&TableRow> = Vec::new();
+    let mut shown: Vec<&SummaryRow> = Vec::new();
     for row in rows {
         if row.suite == "catalogue" && row.fail == 0 && row.inconclusive == 0 {
             catalogue.pass += row.pass;

@@ -2,9 +2,7 @@
 
 use crate::InputError;
 use adcheck_engines::{builtin_engines, Engine};
-use adcheck_reports::{
-    ordered, render_table, table_rows, write_cases, write_summary, write_timings, Summary,
-};
+use adcheck_reports::{ordered, render_table, write_cases, write_summary, write_timings, Summary};
 use adcheck_suites::conformance::{
     run_all, scheduled_cases, ConformanceConfig, ReplayCase, Shard, Suite,
 };
@@ -284,10 +282,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
         Format::Human if !args.quiet => {
             for report in &outcome.reports {
-                println!(
-                    "{}\n",
-                    render_table(&report.engine, &table_rows(report.records.iter()))
-                );
+                println!("{}\n", render_table(&report.engine, &report.summary()));
             }
             for report in &outcome.reports {
                 for r in report.records.iter().filter(|r| r.verdict == "fail") {
