@@ -517,6 +517,59 @@ impl Program {
         everything.eval(x)
     }
 
+    /// Whether, at `x`, some value of the program or some partial product of
+    /// its chain rule lies beyond `2^±400` (zero aside): the forward product
+    /// `Σⱼ |∂v/∂xⱼ|` or the adjoint `Σᵢ |∂yᵢ/∂v|` of any value `v`. There a
+    /// correct engine's intermediate products may leave `f64`'s normal range
+    /// (an adjoint of 1e−273 divided by 1e68 underflows) while the final
+    /// derivative is normal, so two correct engines can differ by whole
+    /// terms.
+    pub fn has_extreme_scales(&self, x: &[f64]) -> bool {
+        let extreme = |v: f64| v != 0.0 && !(2f64.powi(-400)..=2f64.powi(400)).contains(&v.abs());
+        let values = self.all_values(x);
+        if values.iter().any(|&v| v.is_finite() && extreme(v)) {
+            return true;
+        }
+        let partials: Vec<Vec<f64>> = self
+            .body
+            .iter()
+            .map(|instr| {
+                let args: Vec<f64> = instr.args().iter().map(|&a| values[a as usize]).collect();
+                local_partials(instr, &args)
+            })
+            .collect();
+        let n = self.n_inputs;
+        // Forward: Σⱼ |∂v/∂xⱼ| for every value at once (inputs start at 1).
+        let mut forward = vec![0.0f64; self.n_values()];
+        forward[..n].iter_mut().for_each(|m| *m = 1.0);
+        for (k, instr) in self.body.iter().enumerate() {
+            forward[n + k] = instr
+                .args()
+                .iter()
+                .zip(&partials[k])
+                .map(|(&a, d)| conventions::chain(d.abs(), forward[a as usize]))
+                .sum();
+        }
+        // Backward: Σᵢ |∂yᵢ/∂v|.
+        let mut backward = vec![0.0f64; self.n_values()];
+        for &o in &self.outputs {
+            backward[o as usize] += 1.0;
+        }
+        for (k, instr) in self.body.iter().enumerate().rev() {
+            let a = backward[n + k];
+            if a == 0.0 {
+                continue;
+            }
+            for (&arg, d) in instr.args().iter().zip(&partials[k]) {
+                backward[arg as usize] += conventions::chain(d.abs(), a);
+            }
+        }
+        forward
+            .iter()
+            .chain(&backward)
+            .any(|&m| m.is_finite() && extreme(m))
+    }
+
     /// For each Jacobian entry (row-major `m × n`), the sum over paths from
     /// input to output of the products of absolute local partials at `x`.
     /// Any order of accumulating the chain rule in `f64` is within a few

@@ -238,10 +238,12 @@ pub struct Reference {
     pub lost_bits: f64,
     /// Whether `f64` evaluation takes the exact evaluation's branches.
     pub f64_path_matches: bool,
-    /// Whether some program value (exact or in `f64`) lies beyond `2^±400`,
-    /// where products of derivatives leave `f64`'s normal range (a partial
-    /// of 1e−316 keeps a few bits, then a factor of 1e15 makes them show).
-    /// An engine that misses the gate there is called ill-conditioned.
+    /// Whether some program value (exact or in `f64`), or some forward or
+    /// adjoint product of partials, lies beyond `2^±400`
+    /// ([`Program::has_extreme_scales`]): there products of derivatives leave
+    /// `f64`'s normal range (a partial of 1e−316 keeps a few bits, then a
+    /// factor of 1e15 makes them show). An engine that misses the gate there
+    /// is called ill-conditioned.
     pub extreme_values: bool,
     /// Whether some node of the symbolic derivative is infinite or NaN while
     /// the primal is finite: an intermediate sits at a singular point of its
@@ -535,12 +537,13 @@ impl Oracle {
         let extreme = |v: f64| {
             v.is_finite() && v != 0.0 && !(2f64.powi(-400)..=2f64.powi(400)).contains(&v.abs())
         };
-        let extreme_values = value_nodes.iter().any(|&id| {
-            values64[id as usize].as_ref().is_some_and(|v| extreme(v.0))
-                || values_mp[id as usize]
-                    .as_ref()
-                    .is_some_and(|v| extreme(v.to_f64()))
-        });
+        let extreme_values = p.has_extreme_scales(x)
+            || value_nodes.iter().any(|&id| {
+                values64[id as usize].as_ref().is_some_and(|v| extreme(v.0))
+                    || values_mp[id as usize]
+                        .as_ref()
+                        .is_some_and(|v| extreme(v.to_f64()))
+            });
         let output_value = |values: &[Option<Logged<Mp>>], o: NodeId| {
             values[o as usize].as_ref().map_or(f64::NAN, |v| v.to_f64())
         };
