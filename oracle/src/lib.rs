@@ -194,8 +194,10 @@ pub struct Entry {
     /// intermediate values: what an engine gets with exact accumulation on
     /// its primal, so the gap to `exact` is the program's conditioning.
     pub on_f64_path: Float,
-    /// `|on_f64_path − exact|`: how far the `f64` primal's own rounding moves
-    /// the derivative (the program's conditioning, measured).
+    /// How far the `f64` primal's own rounding moves the derivative (the
+    /// program's conditioning, measured): the largest of `|on_f64_path −
+    /// exact|` and the changes when the computed `f64` values move one unit
+    /// in the last place (all up, and neighbours in opposite directions).
     pub conditioning: f64,
     /// The path magnitude `M` of `on_f64_path`.
     pub path_magnitude: f64,
@@ -285,6 +287,24 @@ fn check_seed(what: &'static str, seed: &[f64], expected: usize) -> Result<(), O
         Ok(())
     } else {
         Err(OracleError::BadSeed { what, expected })
+    }
+}
+
+/// `v` moved one unit in the last place up (`up`) or down; infinities and
+/// NaN stay.
+fn nudge(v: f64, up: bool) -> f64 {
+    if !v.is_finite() {
+        return v;
+    }
+    if v == 0.0 {
+        let tiny = f64::from_bits(1);
+        return if up { tiny } else { -tiny };
+    }
+    let bits = v.to_bits();
+    if (v > 0.0) == up {
+        f64::from_bits(bits + 1)
+    } else {
+        f64::from_bits(bits - 1)
     }
 }
 
@@ -660,6 +680,30 @@ impl Oracle {
         };
         let magnitudes = widen(combine(&node_magnitudes));
         let path_values = graph.evaluate_with(&roots_plan, &x_mp, &fixed);
+        // The derivative's sensitivity to the primal's rounding: computed f64
+        // values moved one unit in the last place.
+        // Inputs are exact; only computed values carry rounding.
+        let computed: std::collections::HashSet<NodeId> =
+            value_nodes[p.n_inputs()..].iter().copied().collect();
+        // Two patterns: every value up, and neighbours in opposite directions
+        // (so that differences of values, such as x − lse, move too).
+        let nudged = |alternate: bool| -> Vec<Option<Mp>> {
+            fixed
+                .iter()
+                .enumerate()
+                .map(|(id, v)| {
+                    v.as_ref().map(|v| {
+                        if computed.contains(&(id as NodeId)) {
+                            Mp::from_f64(nudge(v.to_f64(), !alternate || id % 2 == 0))
+                        } else {
+                            v.clone()
+                        }
+                    })
+                })
+                .collect()
+        };
+        let up_values = graph.evaluate_with(&roots_plan, &x_mp, &nudged(false));
+        let down_values = graph.evaluate_with(&roots_plan, &x_mp, &nudged(true));
         let path_magnitudes = widen(combine(&graph.magnitudes(&roots_plan, &path_values)));
         let fixed64: Vec<Option<f64>> = fixed.iter().map(|v| v.as_ref().map(Mp::to_f64)).collect();
         let symbolic64 = graph.evaluate_with(&roots_plan, x, &fixed64);
@@ -733,7 +777,15 @@ impl Oracle {
                     .map_or_else(|| Mp::nan().0, |v| v.0.clone());
                 let s64 = symbolic64[node as usize].unwrap_or(f64::NAN);
                 let rounding_scale = Float::with_val(prec, s64 - &on_f64_path).abs().to_f64();
-                let conditioning = Float::with_val(prec, &on_f64_path - &exact).abs().to_f64();
+                let gap = |v: &Option<Mp>| {
+                    v.as_ref()
+                        .map_or(0.0, |v| Float::with_val(prec, &v.0 - &exact).abs().to_f64())
+                };
+                let conditioning = Float::with_val(prec, &on_f64_path - &exact)
+                    .abs()
+                    .to_f64()
+                    .max(gap(&up_values[node as usize]))
+                    .max(gap(&down_values[node as usize]));
                 Entry {
                     f64_formula_finite: s64.is_finite(),
                     rounded: exact.to_f64(),
