@@ -1005,6 +1005,17 @@ impl Oracle {
                 format!("program values beyond 2^±400: products of partials leave f64's normal range; {}", evidence()),
             );
         }
+        if !entry.conditioning.is_finite() || entry.conditioning > entry.magnitude {
+            return inconclusive(
+                InconclusiveReason::IllConditioned,
+                format!(
+                    "moving the f64 primal values by one ulp changes the derivative by {:.2e}, more than its scale {:.2e}; {}",
+                    entry.conditioning,
+                    entry.magnitude,
+                    evidence()
+                ),
+            );
+        }
         if !tolerance.is_finite() {
             return inconclusive(
                 InconclusiveReason::IllConditioned,
