@@ -31,7 +31,8 @@
 //! through `0·∞`.
 //!
 //! Accuracy choices: `tanh′` is computed as `sech²` (not `1 − tanh²`, which
-//! loses every bit for large arguments), the softplus derivative as a stable
+//! loses every bit for large arguments) with `sech = 2e^−|x|/(1 + e^−2|x|)`,
+//! which does not overflow, the softplus derivative as a stable
 //! sigmoid, the `logsumexp` partials as `exp(xᵢ − result)`, and the inverse
 //! trigonometric derivatives from `(1 − x)(1 + x)` rather than `1 − x²`.
 
@@ -84,7 +85,10 @@ pub fn unary<T: Scalar>(op: UnaryOp, x: &T) -> (T, T) {
         UnaryOp::Sinh => (x.sinh(), x.cosh()),
         UnaryOp::Cosh => (x.cosh(), x.sinh()),
         UnaryOp::Tanh => {
-            let sech = x.cosh().recip();
+            // sech = 2e^−|x| / (1 + e^−2|x|): never overflows, so its own
+            // derivative (forward over reverse) stays finite at large |x|.
+            let decay = (-x.abs()).exp();
+            let sech = c::<T>(2.0) * decay.clone() / (c::<T>(1.0) + decay.clone() * decay);
             (x.tanh(), sech.clone() * sech)
         }
         UnaryOp::Abs => {
