@@ -216,6 +216,29 @@ pub fn report(out: &Path) -> Result<()> {
                     slope(pts),
                 ));
             }
+            // The crossover: the first size at which reverse mode beats the
+            // fastest forward mode (n sweeps), or forward beats reverse (m).
+            let by_name = |name: &str| {
+                series
+                    .iter()
+                    .find(|(m, _)| m == name)
+                    .map(|(_, p)| p.clone())
+            };
+            if let (Some(rev), Some(fwd)) = (by_name("reverse"), by_name("forward_vector")) {
+                let reverse_wins = !sweep.starts_with('m');
+                let crossing = rev
+                    .iter()
+                    .zip(&fwd)
+                    .find(|((_, r), (_, f))| if reverse_wins { r < f } else { f < r });
+                if let Some(((x, _), _)) = crossing {
+                    let winner = if reverse_wins {
+                        "reverse below forward_vector from"
+                    } else {
+                        "forward_vector below reverse from"
+                    };
+                    slopes.push((format!("crossover, sweep {sweep}"), winner.to_string(), *x));
+                }
+            }
             let file = format!("nm_{}.svg", sweep.replace([' ', '(', ')', '='], ""));
             chart(
                 &out.join(&file),
