@@ -517,6 +517,17 @@ impl Program {
         everything.eval(x)
     }
 
+    /// The local partials of every body entry, given every program value.
+    fn partials_at(&self, values: &[f64]) -> Vec<Vec<f64>> {
+        self.body
+            .iter()
+            .map(|instr| {
+                let args: Vec<f64> = instr.args().iter().map(|&a| values[a as usize]).collect();
+                local_partials(instr, &args)
+            })
+            .collect()
+    }
+
     /// Whether, at `x`, some value of the program or some partial product of
     /// its chain rule lies beyond `2^±400` (zero aside): the forward product
     /// `Σⱼ |∂v/∂xⱼ|` or the adjoint `Σᵢ |∂yᵢ/∂v|` of any value `v`. There a
@@ -530,14 +541,7 @@ impl Program {
         if values.iter().any(|&v| v.is_finite() && extreme(v)) {
             return true;
         }
-        let partials: Vec<Vec<f64>> = self
-            .body
-            .iter()
-            .map(|instr| {
-                let args: Vec<f64> = instr.args().iter().map(|&a| values[a as usize]).collect();
-                local_partials(instr, &args)
-            })
-            .collect();
+        let partials = self.partials_at(&values);
         let n = self.n_inputs;
         // Forward: Σⱼ |∂v/∂xⱼ| for every value at once (inputs start at 1).
         let mut forward = vec![0.0f64; self.n_values()];
@@ -580,14 +584,7 @@ impl Program {
     pub fn path_magnitudes(&self, x: &[f64]) -> Vec<f64> {
         let n = self.n_inputs;
         let values = self.all_values(x);
-        let partials: Vec<Vec<f64>> = self
-            .body
-            .iter()
-            .map(|instr| {
-                let args: Vec<f64> = instr.args().iter().map(|&a| values[a as usize]).collect();
-                local_partials(instr, &args)
-            })
-            .collect();
+        let partials = self.partials_at(&values);
         let mut out = vec![0.0; self.outputs.len() * n];
         let mut magnitude = vec![0.0; self.n_values()];
         for j in 0..n {
