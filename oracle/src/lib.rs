@@ -27,8 +27,8 @@
 //!   estimate with its error bound, the tolerance and the symbolic formula.
 //! - **Inconclusive** `{ reason }`: neither can be claimed, for a named
 //!   [`InconclusiveReason`]: a branch switch (the `f64` evaluation takes
-//!   another path than the exact one, or the derivative is undefined at a
-//!   kink), a domain edge inside the stencil, a primal that is not finite, an
+//!   another path than the exact one), a domain edge (inside the stencil, or
+//!   an intermediate at a singular point, where the reference may be NaN), a primal that is not finite, an
 //!   ill-conditioned primal (the engine's error is the program's), or the
 //!   references disagreeing.
 //!
@@ -1039,10 +1039,6 @@ impl Oracle {
                 inconclusive(InconclusiveReason::OracleDisagreement, evidence())
             }
             Support::DomainEdge => inconclusive(InconclusiveReason::DomainEdge, evidence()),
-            Support::Kink if entry.exact.is_nan() => inconclusive(
-                InconclusiveReason::BranchSwitch,
-                "the derivative is undefined at this kink".into(),
-            ),
             Support::Confirmed if reference.lost_bits > self.config.ill_conditioned_bits => {
                 inconclusive(
                     InconclusiveReason::IllConditioned,

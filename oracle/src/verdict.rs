@@ -6,10 +6,9 @@ use std::fmt;
 /// Why a case could not be decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum InconclusiveReason {
-    /// A branch or a piece of `abs`/`min`/`max`/`relu` switches inside the
-    /// stencil and the engine's value differs from the declared convention
-    /// where the convention leaves the derivative undefined, or the `f64`
-    /// evaluation takes another branch than the exact one.
+    /// The `f64` evaluation takes another branch (or piece of
+    /// `abs`/`min`/`max`/`relu`) than the exact one, and the engine differs
+    /// from the reference.
     BranchSwitch,
     /// A stencil point leaves the function's domain (a non-finite value), or
     /// an intermediate sits at a singular point of its operation, so the
