@@ -119,6 +119,53 @@ pub enum EngineError {
     /// The engine failed for a reason of its own (third-party engines).
     #[error("engine failure: {0}")]
     Failed(String),
+    /// An engine in another process broke the protocol: it crashed, hung,
+    /// printed something that is not a reply, or answered another message.
+    #[error("{}: {detail}", fault.name())]
+    Process {
+        /// What went wrong.
+        fault: ProcessFault,
+        /// What was seen (exit status, the offending line, ids).
+        detail: String,
+    },
+}
+
+/// How an engine in another process broke the protocol; each is a named
+/// verdict reason in reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProcessFault {
+    /// The process could not be started, or refused `start` or `define`.
+    Unavailable,
+    /// The process exited (or closed its output) before replying.
+    Crashed,
+    /// No reply within the per-message timeout; the process was killed.
+    Timeout,
+    /// The reply was not a JSON object of the expected shape.
+    Garbage,
+    /// The reply carried another message's `id`.
+    WrongId,
+}
+
+impl ProcessFault {
+    /// Every fault, in a fixed order.
+    pub const ALL: [ProcessFault; 5] = [
+        ProcessFault::Unavailable,
+        ProcessFault::Crashed,
+        ProcessFault::Timeout,
+        ProcessFault::Garbage,
+        ProcessFault::WrongId,
+    ];
+
+    /// The reason name reports use (`engine_crashed`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcessFault::Unavailable => "engine_unavailable",
+            ProcessFault::Crashed => "engine_crashed",
+            ProcessFault::Timeout => "engine_timeout",
+            ProcessFault::Garbage => "engine_garbage",
+            ProcessFault::WrongId => "engine_wrong_id",
+        }
+    }
 }
 
 impl EngineError {

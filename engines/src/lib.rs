@@ -38,7 +38,7 @@ mod scalar;
 pub mod stepped;
 mod trace;
 
-pub use engine::{CallStats, Capabilities, Derivative, Engine, EngineError};
+pub use engine::{CallStats, Capabilities, Derivative, Engine, EngineError, ProcessFault};
 pub use program::{
     local_partials, Instr, Location, Program, ProgramError, ProgramErrorKind, ValueId,
 };

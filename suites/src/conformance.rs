@@ -413,6 +413,8 @@ fn call(
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(EngineError::Unsupported { what, .. })) => Err(format!("unsupported: {what}")),
+        // The fault's name leads, so reports can count crashes and timeouts.
+        Ok(Err(e @ EngineError::Process { .. })) => Err(e.to_string()),
         Ok(Err(e)) => Err(format!("engine error: {e}")),
         Err(panic) => {
             let message = panic

@@ -1,0 +1,489 @@
+//! [`ProcessEngine`]: an engine in another process, spoken to over the
+//! protocol, behind the ordinary [`Engine`] trait.
+//!
+//! Every message waits at most the per-message timeout. A process that
+//! crashes, hangs, prints something that is not a reply or answers with
+//! another message's id is killed and the call returns
+//! [`EngineError::Process`] naming the fault; the next call starts a fresh
+//! process, so one fault costs one answer and nothing else. Calls from
+//! several threads each take a process of their own from a pool.
+
+use crate::wire::{decode, encode, normalize_literals, EvaluateInput, EvaluateOutput, MODULE};
+use adcheck_engines::{Capabilities, Derivative, Engine, EngineError, ProcessFault, Program};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How many lines of the process's standard error a crash report quotes.
+const STDERR_TAIL: usize = 8;
+
+/// Splits a command line into words: whitespace separates, single and
+/// double quotes group, a backslash escapes the next character.
+pub fn split_command(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"') | None, '\\') => {
+                let next = chars.next().ok_or("a trailing backslash")?;
+                word.get_or_insert_with(String::new).push(next);
+            }
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    if let Some(q) = quote {
+        return Err(format!("an unclosed {q} quote"));
+    }
+    words.extend(word);
+    if words.is_empty() {
+        return Err("an empty command".into());
+    }
+    Ok(words)
+}
+
+/// One running engine process.
+struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    replies: Receiver<String>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Session {
+    fn spawn(command: &[String]) -> Result<Session, EngineError> {
+        let mut child = Command::new(&command[0])
+            .args(&command[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| EngineError::Process {
+                fault: ProcessFault::Unavailable,
+                detail: format!("cannot start `{}`: {e}", command.join(" ")),
+            })?;
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let (send, replies) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let writer = Arc::clone(&tail);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut tail = writer.lock().unwrap_or_else(|e| e.into_inner());
+                if tail.len() == STDERR_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
+        Ok(Session {
+            stdin: child.stdin.take(),
+            child,
+            replies,
+            stderr: tail,
+        })
+    }
+
+    /// Why the process is gone: its exit status and the end of its stderr.
+    fn obituary(&mut self) -> String {
+        // The reader threads may still be draining; give them a moment.
+        let status = (0..50)
+            .find_map(|_| match self.child.try_wait() {
+                Ok(Some(status)) => Some(status.to_string()),
+                _ => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    None
+                }
+            })
+            .unwrap_or_else(|| "still running, output closed".into());
+        let tail = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.is_empty() {
+            status
+        } else {
+            format!(
+                "{status}; stderr ends: {}",
+                tail.iter().cloned().collect::<Vec<_>>().join(" | ")
+            )
+        }
+    }
+
+    /// Sends `message` (an object without `id`) as message `id` and waits
+    /// for its reply.
+    fn request(
+        &mut self,
+        id: u64,
+        mut message: Value,
+        timeout: Duration,
+    ) -> Result<Value, EngineError> {
+        message["id"] = json!(id);
+        let kind = message["kind"].as_str().unwrap_or("?").to_string();
+        let fault = |fault, detail: String| EngineError::Process { fault, detail };
+        let written = self
+            .stdin
+            .as_mut()
+            .map(|stdin| writeln!(stdin, "{message}").and_then(|()| stdin.flush()));
+        if !matches!(written, Some(Ok(()))) {
+            let why = self.obituary();
+            return Err(fault(
+                ProcessFault::Crashed,
+                format!("could not send `{kind}` message {id}: {why}"),
+            ));
+        }
+        let line = match self.replies.recv_timeout(timeout) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                return Err(fault(
+                    ProcessFault::Timeout,
+                    format!(
+                        "no reply to `{kind}` message {id} within {:.1} s; killed",
+                        timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let why = self.obituary();
+                return Err(fault(
+                    ProcessFault::Crashed,
+                    format!("exited before replying to `{kind}` message {id}: {why}"),
+                ));
+            }
+        };
+        let excerpt = |line: &str| line.chars().take(120).collect::<String>();
+        let reply: Value = match serde_json::from_str(&normalize_literals(&line)) {
+            Ok(Value::Object(reply)) => Value::Object(reply),
+            _ => {
+                return Err(fault(
+                    ProcessFault::Garbage,
+                    format!(
+                        "reply to `{kind}` message {id} is not a JSON object: `{}`",
+                        excerpt(&line)
+                    ),
+                ))
+            }
+        };
+        match reply.get("id").and_then(Value::as_u64) {
+            Some(got) if got == id => Ok(reply),
+            Some(got) => Err(fault(
+                ProcessFault::WrongId,
+                format!("reply to `{kind}` message {id} carries id {got}"),
+            )),
+            None => Err(fault(
+                ProcessFault::Garbage,
+                format!(
+                    "reply to `{kind}` message {id} has no integer id: `{}`",
+                    excerpt(&line)
+                ),
+            )),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // End of input ends the session; a process that lingers is killed.
+        drop(self.stdin.take());
+        for _ in 0..20 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An engine in another process, spoken to over the JSON-lines protocol.
+pub struct ProcessEngine {
+    name: String,
+    tool: String,
+    command: Vec<String>,
+    timeout: Duration,
+    functions: Vec<String>,
+    idle: Mutex<Vec<Session>>,
+    next_id: AtomicU64,
+    started: AtomicU64,
+}
+
+impl ProcessEngine {
+    /// Starts `command` (program and arguments), performs the `start` and
+    /// `define` handshake once to learn the tool's name and functions, and
+    /// keeps that process for the first call. `name` overrides the engine
+    /// name reports use (default: the tool name the process gives).
+    pub fn start(
+        command: Vec<String>,
+        timeout: Duration,
+        name: Option<String>,
+    ) -> Result<ProcessEngine, EngineError> {
+        if command.is_empty() {
+            return Err(EngineError::Failed("an empty engine command".into()));
+        }
+        let mut engine = ProcessEngine {
+            name: String::new(),
+            tool: String::new(),
+            command,
+            timeout,
+            functions: Vec::new(),
+            idle: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+        };
+        let (session, start) = engine.open()?;
+        engine.tool = start
+            .get("tool")
+            .and_then(Value::as_str)
+            .unwrap_or("process")
+            .to_string();
+        engine.functions = match start.pointer("/config/functions") {
+            Some(Value::Array(fs)) => fs
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => crate::wire::FUNCTIONS
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
+        };
+        engine.name = name.unwrap_or_else(|| engine.tool.clone());
+        engine.idle.lock().expect("fresh").push(session);
+        Ok(engine)
+    }
+
+    /// The tool name the process gave in its `start` reply.
+    pub fn tool(&self) -> &str {
+        &self.tool
+    }
+
+    /// The functions the process says it answers.
+    pub fn functions(&self) -> &[String] {
+        &self.functions
+    }
+
+    /// How many processes were started (one, plus one per fault, plus one
+    /// per extra concurrent caller).
+    pub fn processes_started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    fn id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new process, after `start` and `define`; also the `start` reply.
+    fn open(&self) -> Result<(Session, Value), EngineError> {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        let mut session = Session::spawn(&self.command)?;
+        let unavailable = |e: EngineError| match e {
+            EngineError::Process { fault, detail } => EngineError::Process {
+                fault: if fault == ProcessFault::Timeout {
+                    fault
+                } else {
+                    ProcessFault::Unavailable
+                },
+                detail: format!("during the handshake: {fault:?}: {detail}"),
+            },
+            e => e,
+        };
+        let start = session
+            .request(self.id(), json!({"kind": "start"}), self.timeout)
+            .map_err(unavailable)?;
+        let define = session
+            .request(
+                self.id(),
+                json!({"kind": "define", "module": MODULE}),
+                self.timeout,
+            )
+            .map_err(unavailable)?;
+        if define.get("success") != Some(&json!(true)) {
+            return Err(EngineError::Process {
+                fault: ProcessFault::Unavailable,
+                detail: format!(
+                    "refused to define module `{MODULE}`: {}",
+                    define
+                        .get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no reason given")
+                ),
+            });
+        }
+        Ok((session, start))
+    }
+
+    fn offers(&self, function: &str) -> bool {
+        self.functions.iter().any(|f| f == function)
+    }
+
+    /// Asks the process for `function` at `input`.
+    fn evaluate(&self, function: &str, input: EvaluateInput) -> Result<Derivative, EngineError> {
+        if !self.offers(function) {
+            return Err(EngineError::Unsupported {
+                engine: self.name.clone(),
+                what: function.to_string(),
+            });
+        }
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut session = match pooled {
+            Some(s) => s,
+            None => self.open()?.0,
+        };
+        let message = json!({
+            "kind": "evaluate",
+            "module": MODULE,
+            "function": function,
+            "input": input,
+        });
+        // A fault drops the session (killing the process) before returning.
+        let reply = session.request(self.id(), message, self.timeout)?;
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(session);
+        if reply.get("success") != Some(&json!(true)) {
+            let error = reply
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("failed without a reason")
+                .to_string();
+            return Err(if error.starts_with("unsupported") {
+                EngineError::Unsupported {
+                    engine: self.name.clone(),
+                    what: function.to_string(),
+                }
+            } else {
+                EngineError::Failed(error)
+            });
+        }
+        let output: EvaluateOutput = reply
+            .get("output")
+            .cloned()
+            .ok_or_else(|| "no `output`".to_string())
+            .and_then(|o| serde_json::from_value(o).map_err(|e| e.to_string()))
+            .map_err(|e| EngineError::Process {
+                fault: ProcessFault::Garbage,
+                detail: format!("`{function}` reply: {e}"),
+            })?;
+        Ok(Derivative {
+            primal: decode(&output.primal),
+            derivative: output.derivative.as_deref().map(decode).unwrap_or_default(),
+            stats: Default::default(),
+        })
+    }
+
+    fn input(p: &Program, x: &[f64], v: Option<&[f64]>, u: Option<&[f64]>) -> EvaluateInput {
+        EvaluateInput {
+            program: p.clone(),
+            x: encode(x),
+            v: v.map(encode),
+            u: u.map(encode),
+        }
+    }
+}
+
+impl Engine for ProcessEngine {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            forward: self.offers("jvp"),
+            reverse: self.offers("vjp"),
+            hvp: self.offers("hvp"),
+            reverse_bitwise: false,
+        }
+    }
+
+    fn jvp(&self, p: &Program, x: &[f64], v: &[f64]) -> Result<Derivative, EngineError> {
+        EngineError::check_point(p, x)?;
+        EngineError::check_seed("direction v", v, x.len())?;
+        self.evaluate("jvp", Self::input(p, x, Some(v), None))
+    }
+
+    fn vjp(&self, p: &Program, x: &[f64], u: &[f64]) -> Result<Derivative, EngineError> {
+        use adcheck_engines::Differentiable;
+        EngineError::check_point(p, x)?;
+        EngineError::check_seed("cotangent u", u, p.n_outputs())?;
+        self.evaluate("vjp", Self::input(p, x, None, Some(u)))
+    }
+
+    fn gradient(&self, p: &Program, x: &[f64]) -> Result<Derivative, EngineError> {
+        EngineError::check_scalar(p, "gradient")?;
+        EngineError::check_point(p, x)?;
+        if self.offers("gradient") {
+            self.evaluate("gradient", Self::input(p, x, None, None))
+        } else {
+            self.vjp(p, x, &[1.0])
+        }
+    }
+
+    fn jacobian(&self, p: &Program, x: &[f64]) -> Result<Derivative, EngineError> {
+        EngineError::check_point(p, x)?;
+        if self.offers("jacobian") {
+            return self.evaluate("jacobian", Self::input(p, x, None, None));
+        }
+        // The trait's default, by columns or rows.
+        struct ByPasses<'a>(&'a ProcessEngine);
+        impl Engine for ByPasses<'_> {
+            fn name(&self) -> &str {
+                self.0.name()
+            }
+            fn capabilities(&self) -> Capabilities {
+                self.0.capabilities()
+            }
+            fn jvp(&self, p: &Program, x: &[f64], v: &[f64]) -> Result<Derivative, EngineError> {
+                self.0.jvp(p, x, v)
+            }
+            fn vjp(&self, p: &Program, x: &[f64], u: &[f64]) -> Result<Derivative, EngineError> {
+                self.0.vjp(p, x, u)
+            }
+        }
+        ByPasses(self).jacobian(p, x)
+    }
+
+    fn hvp(&self, p: &Program, x: &[f64], v: &[f64]) -> Result<Derivative, EngineError> {
+        EngineError::check_scalar(p, "hvp")?;
+        EngineError::check_point(p, x)?;
+        EngineError::check_seed("direction v", v, x.len())?;
+        self.evaluate("hvp", Self::input(p, x, Some(v), None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_split_like_a_shell() {
+        assert_eq!(
+            split_command(r#"python3 "my engine.py" --flag 'a b' c\ d"#).unwrap(),
+            ["python3", "my engine.py", "--flag", "a b", "c d"]
+        );
+        assert_eq!(split_command(r#"x """#).unwrap(), ["x", ""]);
+        assert!(split_command("  ").is_err());
+        assert!(split_command("'open").is_err());
+    }
+}

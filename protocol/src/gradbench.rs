@@ -1,0 +1,254 @@
+//! GradBench's `hello`, `lse` and `llsq` evals, answered by any engine.
+//!
+//! The functions are built as [`Program`]s from their primitive operations
+//! (GradBench asks that LSE not call a built-in with a hand-written
+//! derivative), then evaluated in `f64` (`primal`, `square`) or
+//! differentiated by the engine (`gradient`, `double`).
+
+use crate::wire::WireF64;
+use adcheck_engines::{trace, Differentiable, Engine, Program, Scalar};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The GradBench modules answered.
+pub const MODULES: [&str; 3] = ["hello", "lse", "llsq"];
+
+/// `LSE(x) = a + ln Σ exp(xᵢ − a)` with `a = max x`.
+struct LogSumExp {
+    n: usize,
+}
+
+impl Differentiable for LogSumExp {
+    fn n_inputs(&self) -> usize {
+        self.n
+    }
+    fn n_outputs(&self) -> usize {
+        1
+    }
+    fn eval<S: Scalar>(&self, x: &[S]) -> Vec<S> {
+        let a = x[1..].iter().fold(x[0].clone(), |a, xi| a.max(xi));
+        let sum = x[1..]
+            .iter()
+            .fold((x[0].clone() - a.clone()).exp(), |s, xi| {
+                s + (xi.clone() - a.clone()).exp()
+            });
+        vec![a + sum.ln()]
+    }
+}
+
+/// GradBench's `llsq` objective: `½ Σᵢ (sign tᵢ − Σⱼ xⱼ tᵢʲ)²` with
+/// `tᵢ = −1 + 2i/(n − 1)`.
+struct LinearLeastSquares {
+    n: usize,
+    m: usize,
+}
+
+impl Differentiable for LinearLeastSquares {
+    fn n_inputs(&self) -> usize {
+        self.m
+    }
+    fn n_outputs(&self) -> usize {
+        1
+    }
+    fn eval<S: Scalar>(&self, x: &[S]) -> Vec<S> {
+        let mut total = S::from_f64(0.0);
+        for i in 0..self.n {
+            let t = -1.0 + (i as f64 * 2.0) / (self.n as f64 - 1.0);
+            let sign = if t > 0.0 {
+                1.0
+            } else if t < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            let mut power = 1.0;
+            let mut residual = S::from_f64(sign);
+            for xj in x {
+                residual = residual - xj.clone() * S::from_f64(power);
+                power *= t;
+            }
+            total = total + residual.clone() * residual;
+        }
+        vec![total * S::from_f64(0.5)]
+    }
+}
+
+/// GradBench's `Runs`: how many times to evaluate, and for how long.
+#[derive(Deserialize)]
+struct Runs {
+    #[serde(default = "one")]
+    min_runs: u64,
+    #[serde(default)]
+    min_seconds: f64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Deserialize)]
+struct LseInput {
+    x: Vec<f64>,
+    #[serde(flatten)]
+    runs: Runs,
+}
+
+#[derive(Deserialize)]
+struct LlsqInput {
+    x: Vec<f64>,
+    n: usize,
+    #[serde(flatten)]
+    runs: Runs,
+}
+
+/// Evaluates `function` of GradBench module `module`; the reply's fields
+/// other than `id` (`success`, `output`, `timings`, `error`).
+pub fn evaluate(engine: &dyn Engine, module: &str, function: &str, input: &Value) -> Value {
+    match evaluate_inner(engine, module, function, input) {
+        Ok((output, timings)) => json!({
+            "success": true,
+            "output": output,
+            "timings": timings
+                .iter()
+                .map(|t| json!({"name": "evaluate", "nanoseconds": t.as_nanos() as u64}))
+                .collect::<Vec<_>>(),
+        }),
+        Err(error) => json!({"success": false, "error": error}),
+    }
+}
+
+type Answer = (Value, Vec<Duration>);
+
+fn evaluate_inner(
+    engine: &dyn Engine,
+    module: &str,
+    function: &str,
+    input: &Value,
+) -> Result<Answer, String> {
+    let parse = |what: &str| format!("`{module}` input: {what}");
+    match module {
+        "hello" => {
+            let x = input.as_f64().ok_or_else(|| parse("expected a number"))?;
+            let square = Program::parse("input x\ny = mul x x\noutput y").expect("valid");
+            let once = Runs {
+                min_runs: 1,
+                min_seconds: 0.0,
+            };
+            let (output, timings) =
+                run_function(engine, &square, function, &[x], &once, "square", "double")?;
+            // `double` of R → R answers a number, not a one-entry gradient.
+            let output = match output {
+                Value::Array(mut entries) if entries.len() == 1 => entries.remove(0),
+                other => other,
+            };
+            Ok((output, timings))
+        }
+        "lse" => {
+            let input: LseInput =
+                serde_json::from_value(input.clone()).map_err(|e| parse(&e.to_string()))?;
+            if input.x.is_empty() {
+                return Err(parse("`x` is empty"));
+            }
+            let f = LogSumExp { n: input.x.len() };
+            let program = trace(&f, &input.x);
+            run_function(
+                engine,
+                &program,
+                function,
+                &input.x,
+                &input.runs,
+                "primal",
+                "gradient",
+            )
+        }
+        "llsq" => {
+            let input: LlsqInput =
+                serde_json::from_value(input.clone()).map_err(|e| parse(&e.to_string()))?;
+            if input.x.is_empty() || input.n < 2 {
+                return Err(parse("needs a non-empty `x` and `n` of at least 2"));
+            }
+            let f = LinearLeastSquares {
+                n: input.n,
+                m: input.x.len(),
+            };
+            let program = trace(&f, &input.x);
+            run_function(
+                engine,
+                &program,
+                function,
+                &input.x,
+                &input.runs,
+                "primal",
+                "gradient",
+            )
+        }
+        other => Err(format!(
+            "unknown module `{other}` (known: adcheck, {})",
+            MODULES.join(", ")
+        )),
+    }
+}
+
+/// Runs the primal (`primal_name`) or the gradient (`gradient_name`) of a
+/// scalar program as often as `runs` asks, timing each run.
+fn run_function(
+    engine: &dyn Engine,
+    program: &Program,
+    function: &str,
+    x: &[f64],
+    runs: &Runs,
+    primal_name: &str,
+    gradient_name: &str,
+) -> Result<Answer, String> {
+    let once = || -> Result<Value, String> {
+        if function == primal_name {
+            Ok(json!(WireF64(program.eval(x)[0])))
+        } else if function == gradient_name {
+            let d = engine.gradient(program, x).map_err(|e| e.to_string())?;
+            Ok(json!(crate::wire::encode(&d.derivative)))
+        } else {
+            Err(format!(
+                "unknown function `{function}` (known: {primal_name}, {gradient_name})"
+            ))
+        }
+    };
+    let mut timings = Vec::new();
+    let started = Instant::now();
+    loop {
+        let t = Instant::now();
+        let output = once()?;
+        timings.push(t.elapsed());
+        if timings.len() as u64 >= runs.min_runs.max(1)
+            && started.elapsed().as_secs_f64() >= runs.min_seconds
+        {
+            return Ok((output, timings));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lse_program_is_built_from_primitives() {
+        let p = trace(&LogSumExp { n: 3 }, &[0.0, 1.0, 2.0]);
+        let text = p.to_string();
+        assert!(text.contains("max") && text.contains("exp") && text.contains("ln"));
+        assert!(!text.contains("logsumexp"));
+        let y = p.eval(&[0.0, 1.0, 2.0])[0];
+        let exact = (1.0f64 + 1f64.exp() + 2f64.exp()).ln();
+        assert!((y - exact).abs() <= 2.0 * f64::EPSILON * exact);
+    }
+
+    #[test]
+    fn llsq_matches_the_definition() {
+        // n = 3: t = −1, 0, 1 and s = −1, 0, 1; with x = (a, b):
+        // ½[(−1 − a + b)² + (0 − a)² + (1 − a − b)²].
+        let (a, b) = (0.25, -0.5);
+        let f = LinearLeastSquares { n: 3, m: 2 };
+        let exact = 0.5 * ((-1.0 - a + b) * (-1.0 - a + b) + a * a + (1.0 - a - b) * (1.0 - a - b));
+        assert_eq!(f.eval(&[a, b])[0], exact);
+    }
+}
