@@ -7,6 +7,7 @@
 //! gives byte-identical `cases.csv`, and shards merged with [`merge`] give
 //! the same file as one unsharded run.
 
+pub mod conformance;
 mod table;
 pub use table::render_table;
 

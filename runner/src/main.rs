@@ -1,9 +1,10 @@
-//! `adcheck`: the command line behind `cargo xtask verify` and
-//! `cargo xtask report`.
+//! `adcheck`: the command line behind `cargo xtask verify`,
+//! `conformance`, `serve` and `report`.
 //!
 //! Exit status: 0 when nothing failed, 1 when a check failed, 2 on a usage
 //! or input error (always with a one-line message, never a backtrace).
 
+mod conformance;
 mod mutants;
 mod verify;
 
@@ -24,6 +25,12 @@ struct Cli {
 enum Command {
     /// Check engines against every suite and the oracle.
     Verify(verify::VerifyArgs),
+    /// Check one engine (built-in, an adapter, or a process speaking the
+    /// JSON-lines protocol) and write a conformance report.
+    Conformance(conformance::ConformanceArgs),
+    /// Serve an engine over the JSON-lines protocol on standard input and
+    /// output (also answers GradBench's hello, lse and llsq evals).
+    Serve(conformance::ServeArgs),
     /// Work with the outputs of earlier runs.
     Report {
         #[command(subcommand)]
@@ -59,6 +66,8 @@ impl std::error::Error for InputError {}
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Verify(args) => verify::run(args),
+        Command::Conformance(args) => conformance::run(args),
+        Command::Serve(args) => conformance::serve(args),
         Command::Report {
             action: ReportAction::Merge { shards, out },
         } => {

@@ -4,7 +4,7 @@ use crate::InputError;
 use adcheck_engines::{builtin_engines, Engine};
 use adcheck_reports::{ordered, render_table, write_cases, write_summary, write_timings, Summary};
 use adcheck_suites::conformance::{
-    run_all, scheduled_cases, ConformanceConfig, ReplayCase, Shard, Suite,
+    run_all, scheduled_cases, ConformanceConfig, ReplayCase, RunOutcome, Shard, Suite,
 };
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -116,25 +116,13 @@ pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
 }
 
 fn select_engines(names: &[String]) -> Result<Vec<Box<dyn Engine>>, InputError> {
-    let all = builtin_engines();
     if names.is_empty() {
-        return Ok(all);
+        return Ok(builtin_engines());
     }
-    let known: Vec<String> = all.iter().map(|e| e.name().to_string()).collect();
-    let mut chosen = Vec::new();
-    for name in names {
-        let engine = builtin_engines()
-            .into_iter()
-            .find(|e| e.name() == name)
-            .ok_or_else(|| {
-                InputError(format!(
-                    "unknown engine `{name}` (known: {})",
-                    known.join(", ")
-                ))
-            })?;
-        chosen.push(engine);
-    }
-    Ok(chosen)
+    names
+        .iter()
+        .map(|name| crate::conformance::engine_named(name))
+        .collect()
 }
 
 pub(crate) fn select_suites(names: &[String]) -> Result<Vec<Suite>, InputError> {
@@ -199,10 +187,43 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         ..ConformanceConfig::default()
     };
     let engine_refs: Vec<&dyn Engine> = engines.iter().map(|e| e.as_ref()).collect();
+    let finished = execute(&engine_refs, &config, &args.out, args.quiet)?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&finished.summary)?),
+        Format::Human if !args.quiet => print_findings(&finished.outcome, &args.out),
+        Format::Human => {}
+    }
+    let fails = finished.summary.failures_total();
+    print_totals(&finished, &args.out);
+    Ok(if fails == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A finished run: its outcome, its summary and its wall time.
+pub(crate) struct Finished {
+    pub(crate) outcome: RunOutcome,
+    pub(crate) summary: Summary,
+    pub(crate) wall: f64,
+}
+
+/// Runs `config` on `engines` with a progress bar, and writes `cases.csv`,
+/// `timings.csv`, `failures/` and `summary.json` into `out`.
+pub(crate) fn execute(
+    engines: &[&dyn Engine],
+    config: &ConformanceConfig,
+    out: &Path,
+    quiet: bool,
+) -> Result<Finished> {
     let names: Vec<String> = engines.iter().map(|e| e.name().to_string()).collect();
+    let suites = &config.suites;
+    let shard = config.shard;
+    let seed = config.seed;
     eprintln!(
-        "adcheck verify: seed {seed}, {} generated cases{}, engines {}, suites {}",
-        args.cases,
+        "adcheck: seed {seed}, {} generated cases{}, engines {}, suites {}",
+        config.cases,
         if shard.count > 1 {
             format!(" (shard {}/{})", shard.index, shard.count)
         } else {
@@ -216,8 +237,8 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             .join(", ")
     );
 
-    let total = scheduled_cases(&config);
-    let bar = if args.quiet {
+    let total = scheduled_cases(config);
+    let bar = if quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
@@ -230,12 +251,10 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         .progress_chars("=> "),
     );
     let start = Instant::now();
-    let outcome = run_all(&engine_refs, &config, &|k| bar.inc(k));
+    let outcome = run_all(engines, config, &|k| bar.inc(k));
     bar.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
 
-    // Outputs.
-    let out = &args.out;
     let failures_dir = out.join("failures");
     if failures_dir.exists() {
         fs::remove_dir_all(&failures_dir)
@@ -267,9 +286,9 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     failure_files.sort();
     let mut summary = Summary {
         seed,
-        cases: args.cases,
+        cases: config.cases,
         shard: format!("{}/{}", shard.index, shard.count),
-        engines: names.clone(),
+        engines: names,
         suites: suites.iter().map(|s| s.name().to_string()).collect(),
         failures: failure_files,
         wall_seconds: wall,
@@ -277,35 +296,42 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     };
     summary.count(&records);
     write_summary(&out.join("summary.json"), &summary)?;
+    Ok(Finished {
+        outcome,
+        summary,
+        wall,
+    })
+}
 
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
-        Format::Human if !args.quiet => {
-            for report in &outcome.reports {
-                println!("{}\n", render_table(&report.engine, &report.summary()));
-            }
-            for report in &outcome.reports {
-                for r in report.records.iter().filter(|r| r.verdict == "fail") {
-                    println!(
-                        "FAIL {} {} {} {}: {}",
-                        r.engine, r.case, r.family, r.check, r.reason
-                    );
-                }
-                for c in &report.counterexamples {
-                    println!(
-                        "shrunk {} from {} to {} assignments ({} candidates); replay: cargo xtask verify --replay {}\n{}",
-                        c.case.id,
-                        c.original_size,
-                        c.size,
-                        c.shrink_steps,
-                        out.join(format!("failures/{}.json", c.case.id)).display(),
-                        c.case.program_text
-                    );
-                }
-            }
-        }
-        Format::Human => {}
+/// Prints each engine's table, its failures and its shrunk counterexamples.
+pub(crate) fn print_findings(outcome: &RunOutcome, out: &Path) {
+    for report in &outcome.reports {
+        println!("{}\n", render_table(&report.engine, &report.summary()));
     }
+    for report in &outcome.reports {
+        for r in report.records.iter().filter(|r| r.verdict == "fail") {
+            println!(
+                "FAIL {} {} {} {}: {}",
+                r.engine, r.case, r.family, r.check, r.reason
+            );
+        }
+        for c in &report.counterexamples {
+            println!(
+                "shrunk {} from {} to {} assignments ({} candidates); replay: cargo xtask verify --replay {}\n{}",
+                c.case.id,
+                c.original_size,
+                c.size,
+                c.shrink_steps,
+                out.join(format!("failures/{}.json", c.case.id)).display(),
+                c.case.program_text
+            );
+        }
+    }
+}
+
+/// Prints the one-paragraph account of a run on standard error.
+pub(crate) fn print_totals(finished: &Finished, out: &Path) {
+    let (outcome, summary, wall) = (&finished.outcome, &finished.summary, finished.wall);
     let checked = outcome.scheduled - outcome.skipped;
     let fails = summary.failures_total();
     let inconclusive: usize = summary.totals.values().map(|t| t.inconclusive).sum();
@@ -322,10 +348,5 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         100.0 * inconclusive as f64 / all.max(1) as f64,
         out.display()
     );
-    eprintln!("seed {seed}: rerun with --seed {seed}");
-    Ok(if fails == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    eprintln!("seed {}: rerun with --seed {}", summary.seed, summary.seed);
 }

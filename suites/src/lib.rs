@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub mod conformance;
+pub mod examine;
 pub mod generate;
 pub mod problems;
 pub mod properties;

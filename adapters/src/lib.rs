@@ -1,0 +1,47 @@
+//! Plugging third-party AD crates into adcheck.
+//!
+//! Two ways in, both documented in the guide `docs/plug-in.md`:
+//!
+//! - implement [`Engine`](adcheck_engines::Engine) directly (what the
+//!   `echidna` adapter does: its closures record a tape per call);
+//! - or implement [`Scalar`](adcheck_engines::Scalar) for your active type
+//!   and reuse the glue here: a forward-mode type that also implements
+//!   [`ForwardActive`] becomes a complete engine through [`ForwardGlue`];
+//!   a type implementing `num_traits::Float` is a `Scalar` already through
+//!   [`FloatScalar`] (feature `echidna`, which brings `num-traits`).
+//!
+//! The worked adapters sit behind cargo features so default builds stay
+//! lean, each pinned to one exact version: `num-dual` (num-dual 0.15.1) and
+//! `echidna` (echidna 0.15.0). [`engines`] lists those compiled in.
+
+#[cfg(feature = "echidna")]
+pub mod echidna;
+pub mod glue;
+#[cfg(feature = "num-dual")]
+pub mod num_dual;
+#[cfg(feature = "echidna")]
+pub mod num_traits_scalar;
+
+pub use glue::{ForwardActive, ForwardGlue};
+#[cfg(feature = "echidna")]
+pub use num_traits_scalar::FloatScalar;
+
+use adcheck_engines::Engine;
+
+/// The adapter engines compiled in (by cargo feature), in a fixed order.
+pub fn engines() -> Vec<Box<dyn Engine>> {
+    let compiled_in: [Option<Box<dyn Engine>>; 2] = [
+        #[cfg(feature = "num-dual")]
+        Some(Box::new(num_dual::NumDualEngine::default())),
+        #[cfg(not(feature = "num-dual"))]
+        None,
+        #[cfg(feature = "echidna")]
+        Some(Box::new(echidna::EchidnaEngine)),
+        #[cfg(not(feature = "echidna"))]
+        None,
+    ];
+    compiled_in.into_iter().flatten().collect()
+}
+
+/// Every adapter and the cargo feature that compiles it in.
+pub const ADAPTERS: [(&str, &str); 2] = [("num-dual", "num-dual"), ("echidna", "echidna")];

@@ -1,0 +1,511 @@
+//! The conformance report of one engine: Markdown, HTML (the same document)
+//! and a CSV of its tables.
+
+use crate::ReportError;
+use adcheck_engines::ProcessFault;
+use adcheck_suites::conformance::{ConformanceReport, Record, SummaryRow};
+use adcheck_suites::examine::{PitfallAnswer, PitfallOutcome};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// What a conformance report is made of.
+pub struct ConformanceDocument<'a> {
+    /// The engine's name.
+    pub engine: &'a str,
+    /// What the engine is (a built-in engine, an adapter, a process).
+    pub description: &'a str,
+    /// The command that reproduces the report.
+    pub command: &'a str,
+    /// The seed.
+    pub seed: u64,
+    /// Generated programs checked.
+    pub cases: u64,
+    /// Wall time, in seconds.
+    pub wall_seconds: f64,
+    /// The run's records and shrunk counterexamples.
+    pub report: &'a ConformanceReport,
+    /// The engine's answers on the catalogue, with the MPFR references.
+    pub catalogue: &'a [PitfallAnswer],
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn bits(b: Option<f64>) -> String {
+    b.map_or_else(|| "–".to_string(), |b| format!("{b:.1}"))
+}
+
+fn vector(xs: &[f64]) -> String {
+    let entries: Vec<String> = xs
+        .iter()
+        .map(|x| {
+            if x.is_nan() {
+                "NaN".to_string()
+            } else {
+                format!("{x:?}")
+            }
+        })
+        .collect();
+    format!("[{}]", entries.join(", "))
+}
+
+fn expected_vector(xs: &[f64]) -> String {
+    // NaN in an expectation means "any non-finite value".
+    vector(xs).replace("NaN", "non-finite")
+}
+
+fn family_table(out: &mut String, rows: &[&SummaryRow], first: &str) {
+    let _ = writeln!(
+        out,
+        "| {first} | pass | fail | inconclusive | worst bits | median bits |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            cell(&r.group),
+            r.pass,
+            r.fail,
+            r.inconclusive,
+            bits(r.worst_bits),
+            bits(r.median_bits)
+        );
+    }
+    out.push('\n');
+}
+
+/// The fault a record's reason names, if the engine broke the protocol.
+pub fn fault_of(record: &Record) -> Option<ProcessFault> {
+    ProcessFault::ALL
+        .into_iter()
+        .find(|f| record.reason.starts_with(f.name()))
+}
+
+impl ConformanceDocument<'_> {
+    /// The report in Markdown.
+    pub fn markdown(&self) -> String {
+        let report = self.report;
+        let mut out = String::new();
+        let _ = writeln!(out, "# Conformance report: `{}`\n", self.engine);
+        let _ = writeln!(out, "{}\n", self.description);
+        let _ = writeln!(
+            out,
+            "Reproduce with `{}` (seed {}, {} generated programs; {:.1} s).\n",
+            self.command, self.seed, self.cases, self.wall_seconds
+        );
+
+        // The verdict first.
+        let (pass, fail, inconclusive) = (
+            report.count("pass"),
+            report.count("fail"),
+            report.count("inconclusive"),
+        );
+        let wrong: Vec<&PitfallAnswer> = self
+            .catalogue
+            .iter()
+            .filter(|a| a.outcome == PitfallOutcome::Wrong)
+            .collect();
+        let conventions = self
+            .catalogue
+            .iter()
+            .filter(|a| a.outcome == PitfallOutcome::OtherConvention)
+            .count();
+        let faults: Vec<&Record> = report
+            .records
+            .iter()
+            .filter(|r| fault_of(r).is_some())
+            .collect();
+        let _ = writeln!(out, "## Summary\n");
+        let _ = writeln!(
+            out,
+            "- {} checks: **{pass} pass, {fail} fail, {inconclusive} inconclusive** ({:.2}% inconclusive).",
+            report.records.len(),
+            100.0 * report.inconclusive_share()
+        );
+        let _ = writeln!(
+            out,
+            "- Catalogue: {} of {} cases as expected; {} wrong (confirmed by MPFR); {} follow another convention at a kink or edge.",
+            self.catalogue.iter().filter(|a| a.outcome == PitfallOutcome::Matches).count(),
+            self.catalogue.len(),
+            wrong.len(),
+            conventions
+        );
+        let failed = |kind: FailKind| {
+            report
+                .records
+                .iter()
+                .filter(|r| r.verdict == "fail" && r.check != "expected")
+                .filter(|r| classify(&r.check, &r.reason, fault_of(r).is_some()) == kind)
+                .count()
+        };
+        let _ = writeln!(
+            out,
+            "- Failed checks outside the catalogue's expectations: {} wrong (confirmed by MPFR), {} consistency violations, {} errors or faults, {} other conventions at kinks; {} shrunk counterexamples below.",
+            failed(FailKind::Wrong),
+            failed(FailKind::Consistency),
+            failed(FailKind::Error),
+            failed(FailKind::Convention),
+            report.counterexamples.len()
+        );
+        if !faults.is_empty() {
+            let mut by_fault: Vec<String> = ProcessFault::ALL
+                .iter()
+                .filter_map(|f| {
+                    let k = faults.iter().filter(|r| fault_of(r) == Some(*f)).count();
+                    (k > 0).then(|| format!("{} {k}", f.name()))
+                })
+                .collect();
+            by_fault.sort();
+            let _ = writeln!(out, "- Protocol faults: {}.", by_fault.join(", "));
+        }
+        out.push('\n');
+
+        let rows = report.summary();
+        let of_suite =
+            |s: &str| -> Vec<&SummaryRow> { rows.iter().filter(|r| r.suite == s).collect() };
+        let generated = of_suite("generated");
+        if !generated.is_empty() {
+            let _ = writeln!(out, "## Operation families (generated programs)\n");
+            family_table(&mut out, &generated, "family");
+        }
+        let properties = of_suite("properties");
+        if !properties.is_empty() {
+            let _ = writeln!(out, "## Consistency properties\n");
+            family_table(&mut out, &properties, "property");
+        }
+        let corpus = of_suite("corpus");
+        if !corpus.is_empty() {
+            let _ = writeln!(out, "## Regression corpus\n");
+            family_table(&mut out, &corpus, "family");
+        }
+
+        if !self.catalogue.is_empty() {
+            let _ = writeln!(out, "## Conventions at kinks and domain edges\n");
+            let _ = writeln!(
+                out,
+                "Where the derivative is a choice, adcheck declares one (PyTorch and JAX's, see `adcheck_engines::conventions`). \
+                 A different choice is reported here, not as a wrong derivative.\n"
+            );
+            let _ = writeln!(
+                out,
+                "| case | point | declared | engine gives | follows |\n|---|---|---|---|---|"
+            );
+            for a in self.catalogue.iter().filter(|a| a.is_convention) {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} | {} |",
+                    a.name,
+                    vector(&a.point),
+                    expected_vector(&a.expected),
+                    a.got
+                        .as_ref()
+                        .map_or_else(|e| format!("error: {}", cell(e)), |g| vector(g)),
+                    match a.outcome {
+                        PitfallOutcome::Matches => "the declared convention",
+                        PitfallOutcome::OtherConvention => "**another convention**",
+                        PitfallOutcome::Wrong => "**wrong**",
+                        PitfallOutcome::Error => "**error**",
+                    }
+                );
+            }
+            out.push('\n');
+
+            let _ = writeln!(out, "## Catalogue\n");
+            let _ = writeln!(
+                out,
+                "| case | family | outcome | expected | engine gives | MPFR reference |\n|---|---|---|---|---|---|"
+            );
+            for a in self.catalogue {
+                let reference: Vec<String> = a
+                    .reference
+                    .iter()
+                    .map(|e| format!("{:?} ({})", e.value, e.support))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} | {} | {} |",
+                    a.name,
+                    a.family,
+                    match a.outcome {
+                        PitfallOutcome::Matches => a.outcome.name().to_string(),
+                        o => format!("**{}**", o.name()),
+                    },
+                    expected_vector(&a.expected),
+                    a.got
+                        .as_ref()
+                        .map_or_else(|e| format!("error: {}", cell(e)), |g| vector(g)),
+                    cell(&reference.join(", "))
+                );
+            }
+            out.push('\n');
+        }
+
+        // Failures, by what they mean.
+        let in_wrong_catalogue =
+            |r: &Record| wrong.iter().any(|a| r.case == format!("cat-{}", a.name));
+        let kind_of_record = |r: &Record| -> FailKind {
+            let kind = classify(&r.check, &r.reason, fault_of(r).is_some());
+            let catalogue_convention = r.case.starts_with("cat-") && kind == FailKind::Convention;
+            if r.check == "expected" || in_wrong_catalogue(r) || catalogue_convention {
+                FailKind::Catalogue
+            } else {
+                kind
+            }
+        };
+        let shrunk = |r: &Record| {
+            report
+                .counterexamples
+                .iter()
+                .any(|c| c.case.check == r.check && c.case.id.starts_with(&format!("{}-", r.case)))
+        };
+        for (kind, title, blurb) in [
+            (
+                FailKind::Wrong,
+                "Wrong derivatives (confirmed by MPFR)",
+                "Both MPFR references (symbolic and finite differences) agree on the expected value; the engine's answer lies outside the tolerance.",
+            ),
+            (
+                FailKind::Consistency,
+                "Consistency violations",
+                "Properties every correct engine has (forward and reverse agree, ⟨u, Jv⟩ = ⟨uᵀJ, v⟩, answers repeat), checked without a reference.",
+            ),
+            (
+                FailKind::Error,
+                "Errors and protocol faults",
+                "The engine failed to answer: an error, a panic, an answer of the wrong length, or (for a process) a crash, a timeout, garbage or a wrong id.",
+            ),
+            (
+                FailKind::Convention,
+                "Other conventions at kinks, outside the catalogue",
+                "At a kink the derivative is a choice; the engine's differs from the declared one. Not a wrong derivative.",
+            ),
+        ] {
+            let catalogue_cases: &[&PitfallAnswer] = if kind == FailKind::Wrong { &wrong } else { &[] };
+            let counterexamples: Vec<_> = report
+                .counterexamples
+                .iter()
+                .filter(|c| classify(&c.case.check, &c.case.evidence, false) == kind)
+                .collect();
+            let records: Vec<&Record> = report
+                .records
+                .iter()
+                .filter(|r| r.verdict == "fail" && kind_of_record(r) == kind && !shrunk(r))
+                .collect();
+            if catalogue_cases.is_empty() && counterexamples.is_empty() && records.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "## {title}\n\n{blurb}\n");
+            for a in catalogue_cases {
+                write_wrong_pitfall(&mut out, a);
+            }
+            for c in counterexamples {
+                write_counterexample(&mut out, c);
+            }
+            if !records.is_empty() {
+                let _ = writeln!(out, "| case | check | reason |\n|---|---|---|");
+                for r in records {
+                    let _ = writeln!(out, "| `{}` | {} | {} |", r.case, r.check, cell(&r.reason));
+                }
+                out.push('\n');
+            }
+        }
+        if fail == 0 && wrong.is_empty() {
+            let _ = writeln!(out, "## Failures\n\nNone.\n");
+        }
+        out
+    }
+
+    /// The report as one self-contained HTML page.
+    pub fn html(&self) -> String {
+        let markdown = self.markdown();
+        let mut options = pulldown_cmark::Options::empty();
+        options.insert(pulldown_cmark::Options::ENABLE_TABLES);
+        let parser = pulldown_cmark::Parser::new_ext(&markdown, options);
+        let mut body = String::new();
+        pulldown_cmark::html::push_html(&mut body, parser);
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>adcheck conformance: {}</title><style>\
+             body{{font-family:system-ui,sans-serif;max-width:75rem;margin:2rem auto;padding:0 1rem;color:#222}}\
+             table{{border-collapse:collapse;margin:1rem 0;font-size:.9rem}}\
+             th,td{{border:1px solid #ccc;padding:.25rem .5rem;vertical-align:top}}\
+             th{{background:#f3f3f3}}code,pre{{background:#f6f6f6}}pre{{padding:.5rem;overflow-x:auto}}\
+             td:nth-child(n+2){{font-variant-numeric:tabular-nums}}\
+             </style></head><body>\n{body}</body></html>\n",
+            html_escape(self.engine)
+        )
+    }
+
+    /// Writes `conformance.md`, `conformance.html` and `conformance.csv`
+    /// (the summary rows and the catalogue outcomes) into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), ReportError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ReportError::Io { path, source }
+        };
+        let md = dir.join("conformance.md");
+        std::fs::write(&md, self.markdown()).map_err(io(&md))?;
+        let html = dir.join("conformance.html");
+        std::fs::write(&html, self.html()).map_err(io(&html))?;
+        let csv_path = dir.join("conformance.csv");
+        let mut w = csv::Writer::from_path(&csv_path).map_err(|e| ReportError::Csv {
+            path: csv_path.clone(),
+            source: e,
+        })?;
+        let csv_err = |e| ReportError::Csv {
+            path: csv_path.clone(),
+            source: e,
+        };
+        w.write_record([
+            "engine",
+            "section",
+            "group",
+            "pass",
+            "fail",
+            "inconclusive",
+            "worst_bits",
+            "median_bits",
+            "outcome",
+            "expected",
+            "got",
+            "mpfr",
+        ])
+        .map_err(csv_err)?;
+        let opt = |b: Option<f64>| b.map(|b| format!("{b:.2}")).unwrap_or_default();
+        for r in self.report.summary() {
+            w.write_record([
+                self.engine,
+                &r.suite,
+                &r.group,
+                &r.pass.to_string(),
+                &r.fail.to_string(),
+                &r.inconclusive.to_string(),
+                &opt(r.worst_bits),
+                &opt(r.median_bits),
+                "",
+                "",
+                "",
+                "",
+            ])
+            .map_err(csv_err)?;
+        }
+        for a in self.catalogue {
+            let reference: Vec<String> = a
+                .reference
+                .iter()
+                .map(|e| format!("{:?}", e.value))
+                .collect();
+            w.write_record([
+                self.engine,
+                "catalogue_answer",
+                &a.name,
+                "",
+                "",
+                "",
+                "",
+                "",
+                a.outcome.name(),
+                &expected_vector(&a.expected),
+                &a.got
+                    .as_ref()
+                    .map_or_else(|e| format!("error: {e}"), |g| vector(g)),
+                &format!("[{}]", reference.join(", ")),
+            ])
+            .map_err(csv_err)?;
+        }
+        w.flush().map_err(io(&csv_path))
+    }
+}
+
+/// What a failed check means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FailKind {
+    /// A catalogue expectation (shown in the catalogue sections).
+    Catalogue,
+    /// A derivative or primal both references confirm, and the engine misses.
+    Wrong,
+    /// A consistency property does not hold.
+    Consistency,
+    /// No answer: an error, a panic, a malformed answer, a protocol fault.
+    Error,
+    /// Another value at a kink, where the derivative is a convention.
+    Convention,
+}
+
+/// Classifies a failed check by its name and reason (the oracle's evidence
+/// names the support: `(Kink)` where the value is the declared convention).
+fn classify(check: &str, reason: &str, fault: bool) -> FailKind {
+    let property = adcheck_suites::properties::Property::ALL
+        .iter()
+        .any(|p| p.name() == check);
+    if fault
+        || ["engine error", "engine panicked", "malformed"]
+            .iter()
+            .any(|p| reason.starts_with(p))
+    {
+        FailKind::Error
+    } else if property {
+        FailKind::Consistency
+    } else if reason.contains("(Kink)") {
+        FailKind::Convention
+    } else {
+        FailKind::Wrong
+    }
+}
+
+fn write_wrong_pitfall(out: &mut String, a: &PitfallAnswer) {
+    let _ = writeln!(out, "### Catalogue `{}` ({})\n", a.name, a.family);
+    let _ = writeln!(out, "{}\n", a.note);
+    let _ = writeln!(out, "```text\n{}```\n", a.program);
+    let _ = writeln!(out, "- point: {}", vector(&a.point));
+    let _ = writeln!(out, "- expected gradient: {}", expected_vector(&a.expected));
+    if let Ok(g) = &a.got {
+        let _ = writeln!(out, "- engine gives: {}", vector(g));
+    }
+    for (k, e) in a.reference.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "- MPFR reference ∂{k} = {} (rounded to f64: {:?}; finite differences: {})",
+            e.digits, e.value, e.support
+        );
+    }
+    out.push('\n');
+}
+
+fn write_counterexample(out: &mut String, c: &adcheck_suites::conformance::Counterexample) {
+    let case = &c.case;
+    let _ = writeln!(
+        out,
+        "### `{}`: {} of a generated program ({})\n",
+        case.id, case.check, case.family
+    );
+    let _ = writeln!(
+        out,
+        "Shrunk from {} to {} assignments ({} candidates tried):\n",
+        c.original_size, c.size, c.shrink_steps
+    );
+    let _ = writeln!(out, "```text\n{}```\n", case.program_text);
+    let _ = writeln!(out, "- point: {}", vector(&case.point));
+    match case.check.as_str() {
+        "jvp" | "hvp" => {
+            let _ = writeln!(out, "- direction v: {}", vector(&case.direction));
+        }
+        "vjp" => {
+            let _ = writeln!(out, "- cotangent u: {}", vector(&case.cotangent));
+        }
+        _ => {}
+    }
+    let _ = writeln!(out, "- evidence: {}", cell(&case.evidence));
+    let _ = writeln!(
+        out,
+        "- replay: `cargo xtask verify --engine {} --replay failures/{}.json`\n",
+        case.engine, case.id
+    );
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,232 @@
+//! `adcheck conformance`: every suite against one engine (built-in, an
+//! adapter, or a process), written up as a report (Markdown, HTML, CSV).
+
+use crate::verify::{execute, load_replays, print_totals, random_seed, select_suites};
+use crate::InputError;
+use adcheck_engines::Engine;
+use adcheck_oracle::Oracle;
+use adcheck_protocol::{split_command, ProcessEngine};
+use adcheck_reports::conformance::ConformanceDocument;
+use adcheck_reports::render_table;
+use adcheck_suites::conformance::{ConformanceConfig, Suite};
+use adcheck_suites::examine::examine_catalogue;
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// The flags of `conformance`.
+#[derive(Args, Debug)]
+pub struct ConformanceArgs {
+    /// The engine to check: a built-in engine or an adapter compiled in
+    /// (`cargo xtask conformance` compiles in the adapter named).
+    #[arg(
+        long,
+        value_name = "NAME",
+        required_unless_present = "engine_cmd",
+        conflicts_with = "engine_cmd"
+    )]
+    engine: Option<String>,
+    /// An engine in another process: the command line that starts it (it
+    /// speaks the JSON-lines protocol of `adcheck_protocol`).
+    #[arg(long, value_name = "\"CMD ARGS\"")]
+    engine_cmd: Option<String>,
+    /// The name the report gives a process engine (default: the tool name
+    /// it answers `start` with).
+    #[arg(long, requires = "engine_cmd")]
+    name: Option<String>,
+    /// How long a process engine may take to answer one message.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    timeout: f64,
+    /// A suite to run (repeatable; default: all): generated, catalogue,
+    /// properties, corpus.
+    #[arg(long = "suite", value_name = "NAME")]
+    suites: Vec<String>,
+    /// Generated programs to check.
+    #[arg(long, default_value_t = 2_000)]
+    cases: u64,
+    /// The seed every random choice flows from (default: random, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop starting new cases after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    time_budget: Option<f64>,
+    /// The regression corpus.
+    #[arg(long, value_name = "DIR", default_value = "corpus")]
+    corpus: PathBuf,
+    /// Where to write the report (default:
+    /// target/adcheck/conformance/ENGINE).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// No progress bar and no table.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Every engine `--engine` accepts: the built-in ones and the adapters
+/// compiled in.
+pub(crate) fn known_engines() -> Vec<Box<dyn Engine>> {
+    let mut all = adcheck_engines::builtin_engines();
+    all.extend(adcheck_adapters::engines());
+    all
+}
+
+/// The engine called `name`, or a one-line error that lists the others.
+pub(crate) fn engine_named(name: &str) -> Result<Box<dyn Engine>, InputError> {
+    if let Some(engine) = known_engines().into_iter().find(|e| e.name() == name) {
+        return Ok(engine);
+    }
+    let known: Vec<String> = known_engines()
+        .iter()
+        .map(|e| e.name().to_string())
+        .collect();
+    let hint = match adcheck_adapters::ADAPTERS.iter().find(|(n, _)| *n == name) {
+        Some((_, feature)) => format!(
+            "; the `{name}` adapter is behind the cargo feature `{feature}`: `cargo xtask conformance --engine {name}` builds it in"
+        ),
+        None => String::new(),
+    };
+    Err(InputError(format!(
+        "unknown engine `{name}` (known: {}){hint}",
+        known.join(", ")
+    )))
+}
+
+fn positive_seconds(flag: &str, s: f64) -> Result<Duration, InputError> {
+    if s.is_finite() && s > 0.0 {
+        Ok(Duration::from_secs_f64(s))
+    } else {
+        Err(InputError(format!(
+            "{flag} must be a positive number of seconds, not {s}"
+        )))
+    }
+}
+
+/// Runs `conformance`.
+pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
+    let timeout = positive_seconds("--timeout", args.timeout)?;
+    let deadline = match args.time_budget {
+        Some(s) => Some(Instant::now() + positive_seconds("--time-budget", s)?),
+        None => None,
+    };
+    let suites = select_suites(&args.suites)?;
+    let (engine, description): (Box<dyn Engine>, String) = match (&args.engine, &args.engine_cmd) {
+        (Some(name), _) => {
+            let engine = engine_named(name)?;
+            let what = if adcheck_engines::builtin_engines()
+                .iter()
+                .any(|e| e.name() == name)
+            {
+                format!("The built-in engine `{name}`.")
+            } else {
+                format!(
+                    "The `{name}` adapter (crate `adcheck-adapters`, feature `{name}`; the crate version is pinned in adapters/Cargo.toml)."
+                )
+            };
+            (engine, what)
+        }
+        (None, Some(line)) => {
+            let command =
+                split_command(line).map_err(|e| InputError(format!("--engine-cmd: {e}")))?;
+            let engine = ProcessEngine::start(command, timeout, args.name.clone())
+                .map_err(|e| InputError(format!("--engine-cmd `{line}`: {e}")))?;
+            let what = format!(
+                "An engine in another process, `{line}` (tool `{}`, functions {}), over the JSON-lines protocol; per-message timeout {:.1} s.",
+                engine.tool(),
+                engine.functions().join(", "),
+                timeout.as_secs_f64()
+            );
+            (Box::new(engine), what)
+        }
+        (None, None) => unreachable!("clap requires one of --engine and --engine-cmd"),
+    };
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let corpus = if args.corpus.is_dir() && suites.contains(&Suite::Corpus) {
+        load_replays(&args.corpus)?
+    } else {
+        Vec::new()
+    };
+    let config = ConformanceConfig {
+        cases: args.cases,
+        seed,
+        suites: suites.clone(),
+        corpus,
+        deadline,
+        ..ConformanceConfig::default()
+    };
+    let name = engine.name().to_string();
+    let file_name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/adcheck/conformance").join(file_name));
+
+    let finished = execute(&[engine.as_ref()], &config, &out, args.quiet)?;
+    let catalogue = if suites.contains(&Suite::Catalogue) {
+        examine_catalogue(engine.as_ref(), &Oracle::new(config.oracle.clone()))
+    } else {
+        Vec::new()
+    };
+    let report = &finished.outcome.reports[0];
+    let mut command = match (&args.engine, &args.engine_cmd) {
+        (Some(name), _) => format!("cargo xtask conformance --engine {name}"),
+        (None, Some(line)) => format!("cargo xtask conformance --engine-cmd '{line}'"),
+        (None, None) => unreachable!(),
+    };
+    command.push_str(&format!(" --seed {seed} --cases {}", args.cases));
+    for s in &args.suites {
+        command.push_str(&format!(" --suite {s}"));
+    }
+    let document = ConformanceDocument {
+        engine: &name,
+        description: &description,
+        command: &command,
+        seed,
+        cases: args.cases,
+        wall_seconds: finished.wall,
+        report,
+        catalogue: &catalogue,
+    };
+    document.write(&out)?;
+    if !args.quiet {
+        println!("{}\n", render_table(&name, &report.summary()));
+    }
+    print_totals(&finished, &out);
+    eprintln!(
+        "report: {} (also conformance.html, conformance.csv)",
+        out.join("conformance.md").display()
+    );
+    Ok(if finished.summary.failures_total() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The flags of `serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The engine to serve (a built-in engine or an adapter compiled in).
+    #[arg(long, value_name = "NAME")]
+    engine: String,
+}
+
+/// Runs `serve`: the engine answers the protocol on standard input and
+/// output until its input ends.
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let engine = engine_named(&args.engine)?;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    adcheck_protocol::serve(engine.as_ref(), stdin.lock(), stdout.lock())?;
+    Ok(ExitCode::SUCCESS)
+}
