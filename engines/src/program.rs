@@ -528,6 +528,39 @@ impl Program {
             .collect()
     }
 
+    /// The first-order rounding scale of each output's `f64` evaluation at
+    /// `x`: `Σₖ |∂yᵢ/∂vₖ|·|vₖ|` over the values `vₖ` the body computes
+    /// (constants are exact). Rounding every operation's result by a relative
+    /// `δ` (a faithfully rounded library function is off by up to one ulp)
+    /// moves `yᵢ` by about `δ` times this. Non-finite terms are left out.
+    pub fn primal_rounding_scale(&self, x: &[f64]) -> Vec<f64> {
+        let n = self.n_inputs;
+        let values = self.all_values(x);
+        let partials = self.partials_at(&values);
+        self.outputs
+            .iter()
+            .map(|&o| {
+                let mut adjoint = vec![0.0f64; self.n_values()];
+                adjoint[o as usize] = 1.0;
+                let mut scale = 0.0;
+                for (k, instr) in self.body.iter().enumerate().rev() {
+                    let a = adjoint[n + k];
+                    if a == 0.0 {
+                        continue;
+                    }
+                    let term = a * values[n + k].abs();
+                    if term.is_finite() && !matches!(instr, Instr::Const(_)) {
+                        scale += term;
+                    }
+                    for (&arg, d) in instr.args().iter().zip(&partials[k]) {
+                        adjoint[arg as usize] += conventions::chain(d.abs(), a);
+                    }
+                }
+                scale
+            })
+            .collect()
+    }
+
     /// Whether, at `x`, some value of the program or some partial product of
     /// its chain rule lies beyond `2^±400` (zero aside): the forward product
     /// `Σⱼ |∂v/∂xⱼ|` or the adjoint `Σᵢ |∂yᵢ/∂v|` of any value `v`. There a

@@ -236,6 +236,11 @@ pub struct Reference {
     pub primal_exact: Vec<Float>,
     /// The outputs as `f64` evaluation of the program gives them.
     pub primal_f64: Vec<f64>,
+    /// Each output's first-order rounding scale
+    /// ([`Program::primal_rounding_scale`]): how far one-ulp errors in the
+    /// program's operations, amplified by the operations after them, can
+    /// move a correct `f64` evaluation.
+    pub primal_rounding_scale: Vec<f64>,
     /// The most bits any program value lost in `f64` against MPFR.
     pub lost_bits: f64,
     /// Whether `f64` evaluation takes the exact evaluation's branches.
@@ -808,6 +813,7 @@ impl Oracle {
             primal_finite,
             primal_exact,
             primal_f64,
+            primal_rounding_scale: p.primal_rounding_scale(x),
             lost_bits,
             f64_path_matches: log64 == log_mp,
             extreme_values,
@@ -855,7 +861,8 @@ impl Oracle {
             .iter()
             .zip(&reference.primal_exact)
             .zip(&reference.primal_f64)
-            .map(|((&g, exact), &plain)| {
+            .zip(&reference.primal_rounding_scale)
+            .map(|(((&g, exact), &plain), &scale)| {
                 if !reference.primal_finite {
                     return Verdict::Inconclusive {
                         reason: InconclusiveReason::PrimalNotFinite,
@@ -864,7 +871,14 @@ impl Oracle {
                 }
                 let r = exact.to_f64();
                 let conditioning = Float::with_val(self.config.precision, plain - exact).abs().to_f64();
-                let tolerance = 4.0 * f64::EPSILON * len * r.abs() + 4.0 * conditioning + 4.0 * f64::from_bits(1);
+                // Another correct evaluation may round each operation
+                // differently by up to an ulp (libraries differ): `2ε` per
+                // unit of rounding scale covers that, beside this f64
+                // evaluation's own measured error.
+                let tolerance = 4.0 * f64::EPSILON * len * r.abs()
+                    + 4.0 * conditioning
+                    + 2.0 * f64::EPSILON * scale
+                    + 4.0 * f64::from_bits(1);
                 let diff = Float::with_val(self.config.precision, g - exact).abs().to_f64();
                 let bits = bits_correct(g, exact);
                 if g == r || g == plain || diff <= tolerance {

@@ -418,3 +418,30 @@ fn bad_requests_are_errors() {
         .unwrap();
     assert!(oracle.judge(&reference, &[1.0]).is_err());
 }
+
+/// A primal that another correct library rounds differently (Python's
+/// `math.cbrt` one ulp away from glibc's, amplified by a logarithm near 1:
+/// found by the Python reference engine's conformance run, seed 20261126)
+/// passes; an error ten times the rounding scale does not.
+#[test]
+fn primal_rounding_in_another_library_is_not_a_fail() {
+    let p = Program::parse(
+        "input a b\nl = log1p b\nt = tan l\nh = tanh t\np = powf h a\nc = cbrt p\ny = ln c\noutput y",
+    )
+    .unwrap();
+    let x = [0.3928360681917888, 2.0446811212368723];
+    let oracle = Oracle::default();
+    let reference = oracle.reference(&p, &x, &Quantity::Gradient).unwrap();
+    // glibc's evaluation, and the same with cbrt one ulp up (Python's).
+    let plain = p.eval(&x)[0];
+    let cbrt_up = f64::from_bits(0.9955070511008265f64.to_bits() + 1);
+    let other_library = cbrt_up.ln();
+    assert_ne!(plain, other_library);
+    let verdicts = oracle.judge_primal(&reference, &[other_library]).unwrap();
+    assert!(verdicts[0].is_pass(), "{verdicts:?}");
+    let scale = reference.primal_rounding_scale[0];
+    assert!(scale > 0.9 && scale < 4.0, "rounding scale {scale}");
+    let wrong = reference.primal[0] + 20.0 * f64::EPSILON * scale;
+    let verdicts = oracle.judge_primal(&reference, &[wrong]).unwrap();
+    assert!(verdicts[0].is_fail(), "{verdicts:?}");
+}

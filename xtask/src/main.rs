@@ -33,6 +33,24 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Check one engine and write a conformance report (`adcheck
+    /// conformance`): `--engine NAME` for a built-in engine or an adapter
+    /// (num-dual, echidna: their cargo feature is turned on), or
+    /// `--engine-cmd "CMD ARGS"` for a process speaking the protocol.
+    #[command(disable_help_flag = true)]
+    Conformance {
+        /// Arguments for `adcheck conformance`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Serve an engine over the JSON-lines protocol on standard input and
+    /// output (`adcheck serve --engine NAME`), e.g. as a GradBench tool.
+    #[command(disable_help_flag = true)]
+    Serve {
+        /// Arguments for `adcheck serve`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Measure cost scaling: CSV, SVG plots and index.html under
     /// target/adcheck/bench (`adcheck-bench`; `--quick` for a smoke run,
     /// `report` to rebuild the page from the CSVs).
@@ -52,21 +70,59 @@ enum Task {
     },
 }
 
-/// Runs `BINARY [SUBCOMMAND] ARGS` of the runner crate, built in release mode.
-fn runner(binary: &str, subcommand: Option<&str>, args: Vec<String>) -> Result<ExitCode> {
-    let mut all: Vec<String> = [
-        "run",
-        "--release",
-        "--quiet",
-        "-p",
-        "adcheck-runner",
-        "--bin",
-        binary,
-        "--",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+/// The adapters behind cargo features of the runner: engine name, feature.
+const ADAPTERS: [(&str, &str); 2] = [("num-dual", "num-dual"), ("echidna", "echidna")];
+
+/// The value of `--flag VALUE` or `--flag=VALUE` in `args`.
+fn flag_value(args: &[String], flag: &str) -> Option<String> {
+    let prefix = format!("{flag}=");
+    args.iter().enumerate().find_map(|(i, a)| {
+        if a == flag {
+            args.get(i + 1).cloned()
+        } else {
+            a.strip_prefix(&prefix).map(str::to_string)
+        }
+    })
+}
+
+/// The runner features an engine needs (`--engine num-dual` needs the
+/// feature `num-dual`).
+fn features_for(args: &[String]) -> Vec<String> {
+    let engines: Vec<String> = args
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            if a == "--engine" {
+                args.get(i + 1).cloned()
+            } else {
+                a.strip_prefix("--engine=").map(str::to_string)
+            }
+        })
+        .collect();
+    ADAPTERS
+        .iter()
+        .filter(|(name, _)| engines.iter().any(|e| e == name))
+        .map(|(_, feature)| feature.to_string())
+        .collect()
+}
+
+/// Runs `BINARY [SUBCOMMAND] ARGS` of the runner crate, built in release
+/// mode with `features`.
+fn runner(
+    binary: &str,
+    subcommand: Option<&str>,
+    features: &[String],
+    args: Vec<String>,
+) -> Result<ExitCode> {
+    let mut all: Vec<String> = ["run", "--release", "--quiet", "-p", "adcheck-runner"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if !features.is_empty() {
+        all.push("--features".into());
+        all.push(features.join(","));
+    }
+    all.extend(["--bin".to_string(), binary.to_string(), "--".to_string()]);
     all.extend(subcommand.map(str::to_string));
     all.extend(args);
     cargo(&all)
@@ -96,9 +152,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             all.extend(args);
             cargo(&all)
         }
-        Task::Verify { args } => runner("adcheck", Some("verify"), args),
-        Task::Report { args } => runner("adcheck", Some("report"), args),
-        Task::Bench { args } => runner("adcheck-bench", None, args),
+        Task::Verify { args } => runner("adcheck", Some("verify"), &features_for(&args), args),
+        Task::Conformance { args } => {
+            let command = flag_value(&args, "--engine-cmd").unwrap_or_default();
+            if command.split_whitespace().next() == Some("python3") {
+                preflight::ensure_program("python3", "python3", "to run the engine command")?;
+            }
+            runner("adcheck", Some("conformance"), &features_for(&args), args)
+        }
+        Task::Serve { args } => runner("adcheck", Some("serve"), &features_for(&args), args),
+        Task::Report { args } => runner("adcheck", Some("report"), &[], args),
+        Task::Bench { args } => runner("adcheck-bench", None, &[], args),
     }
 }
 
@@ -109,5 +173,28 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn adapters_turn_on_their_features() {
+        assert_eq!(
+            features_for(&words("--engine num-dual --seed 1")),
+            ["num-dual"]
+        );
+        assert_eq!(features_for(&words("--engine=echidna")), ["echidna"]);
+        assert!(features_for(&words("--engine reverse")).is_empty());
+        assert_eq!(
+            flag_value(&words("--engine-cmd python3 --seed 1"), "--engine-cmd").as_deref(),
+            Some("python3")
+        );
     }
 }

@@ -5,13 +5,17 @@
 //! the build would fail deep inside a dependency's build script. So every
 //! xtask command that builds the workspace checks first: when `m4` is absent
 //! it installs it with apt if running as root, and otherwise stops with the
-//! exact command to run.
+//! exact command to run. `cargo xtask conformance` does the same for
+//! `python3` when the engine command starts with it (the Python reference
+//! engine under examples/).
 
 use anyhow::{bail, Context, Result};
 use std::process::Command;
 
-/// The Debian command that installs what GMP's build needs.
-pub const INSTALL_HINT: &str = "sudo apt-get update && sudo apt-get install -y m4";
+/// The Debian command that installs `package`.
+pub fn install_hint(package: &str) -> String {
+    format!("sudo apt-get update && sudo apt-get install -y {package}")
+}
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
@@ -27,12 +31,25 @@ fn running_as_root() -> bool {
 
 /// Ensures `m4` is available, installing it when that can be done safely.
 pub fn ensure_build_tools() -> Result<()> {
-    if on_path("m4") {
+    ensure_program("m4", "m4", "to build GMP (through the `rug` crate)")
+}
+
+/// Ensures `program` is on the PATH: installs the Debian `package` with
+/// apt-get when running as root, and otherwise stops with the command to
+/// run. `why` completes "`program` is needed …".
+pub fn ensure_program(program: &str, package: &str, why: &str) -> Result<()> {
+    if on_path(program) {
         return Ok(());
     }
+    let hint = install_hint(package);
     if running_as_root() && on_path("apt-get") {
-        eprintln!("xtask: `m4` (needed to build GMP) is missing; installing it with apt-get");
-        for args in [&["update", "-qq"][..], &["install", "-y", "-qq", "m4"][..]] {
+        eprintln!(
+            "xtask: `{program}` (needed {why}) is missing; installing {package} with apt-get"
+        );
+        for args in [
+            &["update", "-qq"][..],
+            &["install", "-y", "-qq", package][..],
+        ] {
             let status = Command::new("apt-get")
                 .args(args)
                 .env("DEBIAN_FRONTEND", "noninteractive")
@@ -40,14 +57,14 @@ pub fn ensure_build_tools() -> Result<()> {
                 .context("running apt-get")?;
             if !status.success() {
                 bail!(
-                    "`apt-get {}` failed; install m4 yourself: {INSTALL_HINT}",
+                    "`apt-get {}` failed; install {package} yourself: {hint}",
                     args.join(" ")
                 );
             }
         }
-        if on_path("m4") {
+        if on_path(program) {
             return Ok(());
         }
     }
-    bail!("`m4` is needed to build GMP (through the `rug` crate) and is not installed.\nRun: {INSTALL_HINT}")
+    bail!("`{program}` is needed {why} and is not installed.\nRun: {hint}")
 }
