@@ -45,7 +45,10 @@ impl Default for FdConfig {
 pub enum FdStatus {
     /// Every stencil point took the centre's path and was finite.
     Smooth,
-    /// A stencil point took another branch or piece than the centre.
+    /// A stencil point took another branch or piece than the centre, or the
+    /// centre itself sits on a tie between two (a decision came out equal):
+    /// there differences along one direction confirm only that direction's
+    /// combination of subgradient entries, never each entry.
     BranchSwitch,
     /// A stencil point (or the centre) gave a non-finite value.
     NonFinite,
@@ -145,10 +148,12 @@ fn estimate(
     };
     let mut evaluations = 1;
     let (centre, centre_log) = with_branch_log(|| f(&point(0.0)));
-    let mut status = if centre.iter().all(|v| v.0.is_finite()) {
-        FdStatus::Smooth
-    } else {
+    let mut status = if !centre.iter().all(|v| v.0.is_finite()) {
         FdStatus::NonFinite
+    } else if centre_log.contains(&0) {
+        FdStatus::BranchSwitch
+    } else {
+        FdStatus::Smooth
     };
     let m = centre.len();
     let mut quotients: Vec<Vec<Float>> = Vec::with_capacity(levels);
@@ -255,6 +260,15 @@ mod tests {
         assert_eq!(est.status, FdStatus::BranchSwitch);
         let est = directional(&mut abs, &[1.0], &[1.0], &FdConfig::default());
         assert_eq!(est.status, FdStatus::Smooth);
+        // min(a, b) at a tie along (1, 1) stays on the tie at every stencil
+        // point, yet the point is a kink: the differences confirm only the
+        // sum of the two partials.
+        let mut min = |x: &[Mp]| {
+            let l: Vec<Logged<Mp>> = x.iter().cloned().map(Logged).collect();
+            vec![l[0].min(&l[1]).0]
+        };
+        let est = directional(&mut min, &[-2.0, -2.0], &[1.0, 1.0], &FdConfig::default());
+        assert_eq!(est.status, FdStatus::BranchSwitch);
         let mut sqrt = |x: &[Mp]| vec![x[0].sqrt()];
         let est = directional(&mut sqrt, &[0.0], &[1.0], &FdConfig::default());
         assert_eq!(est.status, FdStatus::NonFinite);
