@@ -205,8 +205,11 @@ impl<D: NumDualActive> Scalar for DualScalar<D> {
                 .copied()
                 .filter(|x| x.0.re() == m.0.re())
                 .collect();
-            let k = Self::constant(at_m.len() as f64);
-            return at_m.into_iter().fold(Self::constant(0.0), |s, x| s + x) / k;
+            // Scaled by a primitive 1/k: num-dual's product with a constant
+            // dual would multiply its zero tangent by the infinite value.
+            let k = at_m.len() as f64;
+            let sum = at_m[1..].iter().fold(at_m[0], |s, x| s + *x);
+            return DualScalar(sum.0 * (1.0 / k));
         }
         let sum = xs
             .iter()

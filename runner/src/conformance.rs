@@ -55,8 +55,13 @@ pub struct ConformanceArgs {
     /// The regression corpus.
     #[arg(long, value_name = "DIR", default_value = "corpus")]
     corpus: PathBuf,
+    /// Replay saved cases (a replay file from a report's failures/, or a
+    /// folder of them) instead of the suites.
+    #[arg(long, value_name = "FILE|DIR")]
+    replay: Option<PathBuf>,
     /// Where to write the report (default:
-    /// target/adcheck/conformance/ENGINE).
+    /// target/adcheck/conformance/ENGINE; with --replay, its subfolder
+    /// replay/).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// No progress bar and no table.
@@ -110,7 +115,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         Some(s) => Some(Instant::now() + positive_seconds("--time-budget", s)?),
         None => None,
     };
-    let suites = select_suites(&args.suites)?;
+    let mut suites = select_suites(&args.suites)?;
     let (engine, description): (Box<dyn Engine>, String) = match (&args.engine, &args.engine_cmd) {
         (Some(name), _) => {
             let engine = engine_named(name)?;
@@ -142,7 +147,10 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         (None, None) => unreachable!("clap requires one of --engine and --engine-cmd"),
     };
     let seed = args.seed.unwrap_or_else(random_seed);
-    let corpus = if args.corpus.is_dir() && suites.contains(&Suite::Corpus) {
+    let corpus = if let Some(path) = &args.replay {
+        suites = vec![Suite::Corpus];
+        load_replays(path)?
+    } else if args.corpus.is_dir() && suites.contains(&Suite::Corpus) {
         load_replays(&args.corpus)?
     } else {
         Vec::new()
@@ -166,10 +174,14 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
             }
         })
         .collect();
-    let out = args
+    let mut out = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("target/adcheck/conformance").join(file_name));
+    if args.replay.is_some() {
+        // Beside, never over, the failures being replayed.
+        out.push("replay");
+    }
 
     let finished = execute(&[engine.as_ref()], &config, &out, args.quiet)?;
     let catalogue = if suites.contains(&Suite::Catalogue) {
@@ -178,15 +190,16 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         Vec::new()
     };
     let report = &finished.outcome.reports[0];
-    let mut command = match (&args.engine, &args.engine_cmd) {
+    let engine_command = match (&args.engine, &args.engine_cmd) {
         (Some(name), _) => format!("cargo xtask conformance --engine {name}"),
         (None, Some(line)) => format!("cargo xtask conformance --engine-cmd '{line}'"),
-        (None, None) => unreachable!(),
+        (None, None) => unreachable!("clap requires one of --engine and --engine-cmd"),
     };
-    command.push_str(&format!(" --seed {seed} --cases {}", args.cases));
+    let mut command = format!("{engine_command} --seed {seed} --cases {}", args.cases);
     for s in &args.suites {
         command.push_str(&format!(" --suite {s}"));
     }
+    let failures_dir = out.join("failures").display().to_string();
     let document = ConformanceDocument {
         engine: &name,
         description: &description,
@@ -196,6 +209,8 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         wall_seconds: finished.wall,
         report,
         catalogue: &catalogue,
+        failures_dir: &failures_dir,
+        engine_command: &engine_command,
     };
     document.write(&out)?;
     if !args.quiet {

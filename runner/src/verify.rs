@@ -53,7 +53,8 @@ pub struct VerifyArgs {
     /// The regression corpus replayed on every run.
     #[arg(long, value_name = "DIR", default_value = "corpus")]
     pub(crate) corpus: PathBuf,
-    /// Where to write cases.csv, timings.csv, summary.json and failures/.
+    /// Where to write cases.csv, timings.csv, summary.json and failures/
+    /// (with --replay, into its subfolder replay/).
     #[arg(long, value_name = "DIR", default_value = "target/adcheck/verify")]
     pub(crate) out: PathBuf,
     /// No progress bar and no table.
@@ -187,14 +188,19 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         ..ConformanceConfig::default()
     };
     let engine_refs: Vec<&dyn Engine> = engines.iter().map(|e| e.as_ref()).collect();
-    let finished = execute(&engine_refs, &config, &args.out, args.quiet)?;
+    // A replay writes beside, never over, the failures it may be reading.
+    let out = match &args.replay {
+        Some(_) => args.out.join("replay"),
+        None => args.out.clone(),
+    };
+    let finished = execute(&engine_refs, &config, &out, args.quiet)?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&finished.summary)?),
-        Format::Human if !args.quiet => print_findings(&finished.outcome, &args.out),
+        Format::Human if !args.quiet => print_findings(&finished.outcome, &out),
         Format::Human => {}
     }
     let fails = finished.summary.failures_total();
-    print_totals(&finished, &args.out);
+    print_totals(&finished, &out);
     Ok(if fails == 0 {
         ExitCode::SUCCESS
     } else {

@@ -107,12 +107,14 @@ fn a_replay_file_replays() {
         "seed": 0,
         "index": null
     });
-    std::fs::write(dir.path().join("case.json"), replay.to_string()).unwrap();
+    // Where a run writes its failures; replaying one must not delete it.
+    std::fs::create_dir_all(dir.path().join("r/failures")).unwrap();
+    std::fs::write(dir.path().join("r/failures/case.json"), replay.to_string()).unwrap();
     let o = adcheck(
         &[
             "verify",
             "--replay",
-            "case.json",
+            "r/failures/case.json",
             "--out",
             "r",
             "--format",
@@ -120,12 +122,13 @@ fn a_replay_file_replays() {
         ],
         dir.path(),
     );
+    assert!(dir.path().join("r/failures/case.json").is_file());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for engine in ["forward", "reverse", "checkpointed", "fwd_over_rev"] {
         assert_eq!(summary["totals"][engine]["pass"], 1, "{engine}");
     }
-    let csv = std::fs::read_to_string(dir.path().join("r/cases.csv")).unwrap();
+    let csv = std::fs::read_to_string(dir.path().join("r/replay/cases.csv")).unwrap();
     assert!(
         csv.contains("corpus-seed-example,corpus,arithmetic,reverse,vjp,pass"),
         "{csv}"
