@@ -45,3 +45,8 @@ pub fn engines() -> Vec<Box<dyn Engine>> {
 
 /// Every adapter and the cargo feature that compiles it in.
 pub const ADAPTERS: [(&str, &str); 2] = [("num-dual", "num-dual"), ("echidna", "echidna")];
+
+/// The guide `docs/plug-in.md`, its examples compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/plug-in.md")]
+pub struct PlugInGuideDoctests;
