@@ -1,7 +1,7 @@
 //! `adcheck conformance`: every suite against one engine (built-in, an
 //! adapter, or a process), written up as a report (Markdown, HTML, CSV).
 
-use crate::verify::{execute, load_replays, print_totals, random_seed, select_suites};
+use crate::verify::{corpus_for, execute, print_totals, random_seed, select_suites};
 use crate::InputError;
 use adcheck_engines::Engine;
 use adcheck_oracle::Oracle;
@@ -147,14 +147,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         (None, None) => unreachable!("clap requires one of --engine and --engine-cmd"),
     };
     let seed = args.seed.unwrap_or_else(random_seed);
-    let corpus = if let Some(path) = &args.replay {
-        suites = vec![Suite::Corpus];
-        load_replays(path)?
-    } else if args.corpus.is_dir() && suites.contains(&Suite::Corpus) {
-        load_replays(&args.corpus)?
-    } else {
-        Vec::new()
-    };
+    let corpus = corpus_for(args.replay.as_deref(), &args.corpus, &mut suites)?;
     let config = ConformanceConfig {
         cases: args.cases,
         seed,

@@ -1,8 +1,8 @@
 //! `adcheck verify --mutants`: do the suites kill every planted bug?
 
-use crate::verify::{load_replays, random_seed, select_suites, VerifyArgs};
+use crate::verify::{corpus_for, random_seed, select_suites, VerifyArgs};
 use adcheck_mutants::Bug;
-use adcheck_suites::conformance::{hunt, ConformanceConfig, HuntOutcome, Suite};
+use adcheck_suites::conformance::{hunt, ConformanceConfig, HuntOutcome};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -54,13 +54,9 @@ fn table(lines: &[Line]) -> String {
 
 /// Runs the suites against every mutant.
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
-    let suites = select_suites(&args.suites)?;
+    let mut suites = select_suites(&args.suites)?;
     let seed = args.seed.unwrap_or_else(random_seed);
-    let corpus = if args.corpus.is_dir() && suites.contains(&Suite::Corpus) {
-        load_replays(&args.corpus)?
-    } else {
-        Vec::new()
-    };
+    let corpus = corpus_for(None, &args.corpus, &mut suites)?;
     let config = ConformanceConfig {
         cases: args.cases,
         seed,

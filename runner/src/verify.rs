@@ -116,6 +116,24 @@ pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
         .collect()
 }
 
+/// The saved cases a run replays: those of `replay` when given (which then
+/// becomes the only suite), else the regression corpus in `corpus_dir` when
+/// the corpus suite runs.
+pub(crate) fn corpus_for(
+    replay: Option<&Path>,
+    corpus_dir: &Path,
+    suites: &mut Vec<Suite>,
+) -> Result<Vec<ReplayCase>, InputError> {
+    match replay {
+        Some(path) => {
+            *suites = vec![Suite::Corpus];
+            load_replays(path)
+        }
+        None if corpus_dir.is_dir() && suites.contains(&Suite::Corpus) => load_replays(corpus_dir),
+        None => Ok(Vec::new()),
+    }
+}
+
 fn select_engines(names: &[String]) -> Result<Vec<Box<dyn Engine>>, InputError> {
     if names.is_empty() {
         return Ok(builtin_engines());
@@ -158,16 +176,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let mut suites = select_suites(&args.suites)?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let shard = args.shard.unwrap_or_default();
-    let corpus = match &args.replay {
-        Some(path) => {
-            suites = vec![Suite::Corpus];
-            load_replays(path)?
-        }
-        None if args.corpus.is_dir() && suites.contains(&Suite::Corpus) => {
-            load_replays(&args.corpus)?
-        }
-        None => Vec::new(),
-    };
+    let corpus = corpus_for(args.replay.as_deref(), &args.corpus, &mut suites)?;
     if let Some(budget) = args.time_budget {
         if !(budget.is_finite() && budget > 0.0) {
             return Err(InputError(format!(
