@@ -63,6 +63,8 @@ mod expr;
 pub mod fd;
 mod logged;
 mod mp;
+#[cfg(feature = "symbolica")]
+pub mod third;
 mod verdict;
 
 pub use expr::{Cmp, Graph, Node, NodeId, Plan};
@@ -179,7 +181,14 @@ pub enum Support {
     Kink,
     /// The stencil leaves the domain: the symbolic value stands alone.
     DomainEdge,
-    /// The references disagree, or the differences failed their self-check.
+    /// The differences failed their self-check (repeated at doubled
+    /// precision and halved step, they moved): the symbolic value stands
+    /// alone. An answer within the tolerance of it passes; any other is
+    /// inconclusive.
+    Unconfirmed,
+    /// The references disagree beyond their error estimates (finite
+    /// differences, or Symbolica with the feature `symbolica`): every
+    /// answer is inconclusive, never a pass or a fail.
     Disagreement,
 }
 
@@ -257,6 +266,11 @@ pub struct Reference {
     /// operation (`√0`, `ln 0`, `1/0`, …), where the chain rule does not
     /// apply even if the composite function is smooth (as `√(x − x)` is).
     pub singular: bool,
+    /// Symbolica's value of each entry, rounded: the third symbolic
+    /// reference (feature `symbolica`; `None` without it, or where it does
+    /// not apply, see `third`). Where it disagrees with the symbolic value,
+    /// the entry's support is a disagreement.
+    pub third: Option<Vec<f64>>,
     /// What the finite differences saw.
     pub fd_status: FdStatus,
     /// Function evaluations the finite differences spent.
@@ -743,7 +757,7 @@ impl Oracle {
             FdStatus::Smooth => Support::Confirmed,
             FdStatus::BranchSwitch => Support::Kink,
             FdStatus::NonFinite => Support::DomainEdge,
-            FdStatus::SelfCheckFailed => Support::Disagreement,
+            FdStatus::SelfCheckFailed => Support::Unconfirmed,
         };
         let mut support = vec![base_support; exact.len()];
         let mut fd_seen: Vec<Option<(f64, f64)>> = vec![None; exact.len()];
@@ -770,6 +784,22 @@ impl Oracle {
                 }
             }
         }
+
+        // The third reference, where Symbolica applies.
+        #[cfg(feature = "symbolica")]
+        let third = third::reference(p, x, quantity, prec).ok().map(|values| {
+            for (k, value) in values.iter().enumerate().take(exact.len()) {
+                let scale = exact[k].to_f64().abs() + magnitudes[k];
+                let gap = Float::with_val(prec, value - &exact[k]).abs().to_f64();
+                let agrees = gap.is_finite() && gap <= scale * 2f64.powi(24 - prec as i32);
+                if !agrees && exact[k].is_finite() {
+                    support[k] = Support::Disagreement;
+                }
+            }
+            values.iter().map(Float::to_f64).collect::<Vec<f64>>()
+        });
+        #[cfg(not(feature = "symbolica"))]
+        let third: Option<Vec<f64>> = None;
 
         let entries = plan
             .roots
@@ -818,6 +848,7 @@ impl Oracle {
             f64_path_matches: log64 == log_mp,
             extreme_values,
             singular,
+            third,
             fd_status: estimate.status,
             fd_evaluations: estimate.evaluations,
             program_len: p.body().len(),
@@ -955,6 +986,22 @@ impl Oracle {
                 "the reference is NaN: an intermediate sits at a singular point".into(),
             );
         }
+        // References that disagree settle nothing: an answer matching one
+        // of them is no more a pass than one matching neither is a fail.
+        if entry.support == Support::Disagreement {
+            return inconclusive(
+                InconclusiveReason::OracleDisagreement,
+                format!(
+                    "the references disagree: symbolic {:e}, finite differences {:?}{}; got {got:e}",
+                    entry.rounded,
+                    entry.fd,
+                    reference
+                        .third
+                        .as_ref()
+                        .map_or_else(String::new, |t| format!(", Symbolica {:e}", t[k]))
+                ),
+            );
+        }
         let tolerance = self.tolerance(reference, entry);
         let within = |r: &Float, tolerance: f64| {
             let rounded = r.to_f64();
@@ -1049,7 +1096,7 @@ impl Oracle {
             );
         }
         match entry.support {
-            Support::Disagreement => {
+            Support::Disagreement | Support::Unconfirmed => {
                 inconclusive(InconclusiveReason::OracleDisagreement, evidence())
             }
             Support::DomainEdge => inconclusive(InconclusiveReason::DomainEdge, evidence()),

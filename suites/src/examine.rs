@@ -48,7 +48,7 @@ pub struct ReferenceEntry {
     /// The symbolic value to 30 significant digits.
     pub digits: String,
     /// How the finite differences back it: `confirmed`, `kink`,
-    /// `domain_edge`, `disagreement`.
+    /// `domain_edge`, `unconfirmed`, `disagreement`.
     pub support: &'static str,
 }
 
@@ -84,6 +84,7 @@ fn support_name(s: Support) -> &'static str {
         Support::Confirmed => "confirmed",
         Support::Kink => "kink",
         Support::DomainEdge => "domain_edge",
+        Support::Unconfirmed => "unconfirmed",
         Support::Disagreement => "disagreement",
     }
 }
