@@ -445,3 +445,77 @@ fn primal_rounding_in_another_library_is_not_a_fail() {
     let verdicts = oracle.judge_primal(&reference, &[wrong]).unwrap();
     assert!(verdicts[0].is_fail(), "{verdicts:?}");
 }
+
+/// With the `symbolica` feature, Symbolica is a third symbolic reference:
+/// on smooth pieces it agrees with the symbolic reference within 2^(24−256)
+/// relative (else the entry would be a disagreement), so to the last bit of
+/// f64, for gradients, Jacobians and H·v; at a kink it stands aside.
+#[cfg(feature = "symbolica")]
+#[test]
+fn symbolica_agrees_as_a_third_reference() {
+    let oracle = Oracle::default();
+    let cases: [(&str, &[f64]); 5] = [
+        ("input v1 v2\nv3 = mul v1 v2\nv4 = sin v1\nv5 = add v3 v4\noutput v5", &[1.5, -2.0]),
+        ("input x y\na = atan2 y x\nb = tanh a\nc = hypot x b\nd = log1p c\noutput d", &[0.75, -1.25]),
+        ("input x y\na = max x y\nb = powf a x\nc = cbrt y\nd = logsumexp b c x\noutput d", &[1.25, -0.5]),
+        ("input x\na = abs x\nb = sqrt a\nc = cosh b\nd = asin 0.5\ne = mul c d\nf = expm1 e\ng = softplus f\noutput g", &[-0.3]),
+        ("input x y\nz = const 0.1\na = iflt x y z x\nb = sinh a\nc = acos 0.25\nd = div b y\noutput d", &[2.0, 3.0]),
+    ];
+    for (text, x) in cases {
+        let p = Program::parse(
+            &text
+                .replace("asin 0.5", "asin x")
+                .replace("acos 0.25", "acos z"),
+        )
+        .unwrap();
+        let v: Vec<f64> = (0..x.len()).map(|j| 0.5 + j as f64).collect();
+        for quantity in [Quantity::Gradient, Quantity::Hvp(v), Quantity::Jacobian] {
+            let r = oracle.reference(&p, x, &quantity).unwrap();
+            let third = r.third.clone().unwrap_or_else(|| {
+                let why = adcheck_oracle::third::reference(&p, x, &quantity, 256).err();
+                panic!("{text}: no third reference: {why:?}")
+            });
+            assert_eq!(third.len(), r.entries.len());
+            for (t, e) in third.iter().zip(&r.entries) {
+                assert_ne!(e.support, Support::Disagreement, "{text} {quantity:?}");
+                assert!(
+                    (t - e.rounded).abs() <= f64::EPSILON * e.rounded.abs(),
+                    "{text} {quantity:?}: Symbolica {t:e}, symbolic {:e}",
+                    e.rounded
+                );
+            }
+        }
+    }
+    let kink = Program::parse("input x\ny = abs x\noutput y").unwrap();
+    let r = oracle
+        .reference(&kink, &[0.0], &Quantity::Gradient)
+        .unwrap();
+    assert!(r.third.is_none());
+    // Symbolica 3.0.0 leaves the derivative of exp unevaluated in
+    // exp(log(1 + exp(x))) (`der(1,exp,x)`): it stands aside there too.
+    let unevaluated = Program::parse("input x\ny = softplus x\nz = exp y\noutput z").unwrap();
+    let why = adcheck_oracle::third::reference(&unevaluated, &[-0.3], &Quantity::Gradient, 256)
+        .unwrap_err();
+    assert!(why.0.contains("der(1,exp"), "{why:?}");
+    // And it normalizes exp(log(y)²) to 0. Where the third reference is
+    // wrong the entry is a disagreement, so a correct engine's answer is
+    // inconclusive, never a fail.
+    let wrong = Program::parse("input y\na = ln y\nb = mul a a\nc = exp b\noutput c").unwrap();
+    let r = oracle
+        .reference(&wrong, &[2.0], &Quantity::Gradient)
+        .unwrap();
+    assert_eq!(r.third.as_deref(), Some(&[0.0][..]));
+    assert_eq!(r.entries[0].support, Support::Disagreement);
+    let got = ReverseEngine.gradient(&wrong, &[2.0]).unwrap().derivative;
+    let verdict = &oracle.judge(&r, &got).unwrap()[0];
+    assert!(
+        matches!(
+            verdict,
+            Verdict::Inconclusive {
+                reason: InconclusiveReason::OracleDisagreement,
+                ..
+            }
+        ),
+        "{verdict:?}"
+    );
+}
