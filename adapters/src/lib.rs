@@ -2,13 +2,13 @@
 //!
 //! Two ways in, both documented in the guide `docs/plug-in.md`:
 //!
-//! - implement [`Engine`](adcheck_engines::Engine) directly (what the
+//! - implement `adcheck_engines::Engine` directly (what the
 //!   `echidna` adapter does: its closures record a tape per call);
-//! - or implement [`Scalar`](adcheck_engines::Scalar) for your active type
+//! - or implement `adcheck_engines::Scalar` for your active type
 //!   and reuse the glue here: a forward-mode type that also implements
 //!   [`ForwardActive`] becomes a complete engine through [`ForwardGlue`];
 //!   a type implementing `num_traits::Float` is a `Scalar` already through
-//!   [`FloatScalar`] (feature `echidna`, which brings `num-traits`).
+//!   `FloatScalar` (feature `echidna`, which brings `num-traits`).
 //!
 //! The worked adapters sit behind cargo features so default builds stay
 //! lean, each pinned to one exact version: `num-dual` (num-dual 0.15.1) and

@@ -3,7 +3,7 @@
 //! [`Dual<f64>`] carries one tangent beside each value; [`Dual<[f64; K]>`]
 //! carries `K` tangents, so a Jacobian costs `⌈n / K⌉` passes. Both are plain
 //! `Copy` values: no allocation or indirection per operation. Local
-//! derivatives come from [`conventions`](crate::conventions).
+//! derivatives come from [`crate::conventions`] (one table for all engines).
 
 use crate::conventions::{self, chain};
 use crate::engine::{CallStats, Capabilities, Derivative, Engine, EngineError};

@@ -32,7 +32,7 @@ mod engine;
 pub mod forward;
 pub mod fwd_over_rev;
 pub mod ops;
-mod program;
+pub mod program;
 pub mod reverse;
 mod scalar;
 pub mod stepped;
