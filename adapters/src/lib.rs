@@ -14,6 +14,49 @@
 //! lean, each pinned to one exact version: `num-dual` (num-dual 0.15.1) and
 //! `echidna` (echidna 0.15.0). [`engines`] lists those compiled in.
 
+/// `+ − × ÷` and negation for a newtype `$wrapper<T: $bound>` by the
+/// wrapped type's own operators (so an adapter shows the crate's rules).
+#[allow(unused_macros)]
+macro_rules! delegate_operators {
+    ($wrapper:ident, $bound:path) => {
+        impl<T: $bound> ::std::ops::Add for $wrapper<T> {
+            type Output = Self;
+            #[inline]
+            fn add(self, rhs: Self) -> Self {
+                $wrapper(self.0 + rhs.0)
+            }
+        }
+        impl<T: $bound> ::std::ops::Sub for $wrapper<T> {
+            type Output = Self;
+            #[inline]
+            fn sub(self, rhs: Self) -> Self {
+                $wrapper(self.0 - rhs.0)
+            }
+        }
+        impl<T: $bound> ::std::ops::Mul for $wrapper<T> {
+            type Output = Self;
+            #[inline]
+            fn mul(self, rhs: Self) -> Self {
+                $wrapper(self.0 * rhs.0)
+            }
+        }
+        impl<T: $bound> ::std::ops::Div for $wrapper<T> {
+            type Output = Self;
+            #[inline]
+            fn div(self, rhs: Self) -> Self {
+                $wrapper(self.0 / rhs.0)
+            }
+        }
+        impl<T: $bound> ::std::ops::Neg for $wrapper<T> {
+            type Output = Self;
+            #[inline]
+            fn neg(self) -> Self {
+                $wrapper(-self.0)
+            }
+        }
+    };
+}
+
 #[cfg(feature = "echidna")]
 pub mod echidna;
 pub mod glue;

@@ -19,7 +19,6 @@ use adcheck_engines::{
 use num_dual::{Dual64, DualNum, DualStruct, HyperDual64};
 use std::cmp::Ordering;
 use std::fmt::Debug;
-use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// The num-dual types the adapter uses.
 pub trait NumDualActive: DualNum<Primitive = f64> + DualStruct<Real = f64> + Copy + Debug {
@@ -43,29 +42,7 @@ impl NumDualActive for HyperDual64 {
 #[derive(Clone, Copy, Debug)]
 pub struct DualScalar<D>(pub D);
 
-macro_rules! binary_operator {
-    ($trait:ident, $method:ident) => {
-        impl<D: NumDualActive> $trait for DualScalar<D> {
-            type Output = Self;
-            #[inline]
-            fn $method(self, rhs: Self) -> Self {
-                DualScalar(self.0.$method(rhs.0))
-            }
-        }
-    };
-}
-binary_operator!(Add, add);
-binary_operator!(Sub, sub);
-binary_operator!(Mul, mul);
-binary_operator!(Div, div);
-
-impl<D: NumDualActive> Neg for DualScalar<D> {
-    type Output = Self;
-    #[inline]
-    fn neg(self) -> Self {
-        DualScalar(-self.0)
-    }
-}
+delegate_operators!(DualScalar, NumDualActive);
 
 impl<D: NumDualActive> DualScalar<D> {
     fn constant(c: f64) -> Self {

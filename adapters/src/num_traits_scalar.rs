@@ -10,35 +10,12 @@ use adcheck_engines::Scalar;
 use num_traits::Float;
 use std::cmp::Ordering;
 use std::fmt::Debug;
-use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// A `num_traits::Float` type as a [`Scalar`].
 #[derive(Clone, Copy, Debug)]
 pub struct FloatScalar<T>(pub T);
 
-macro_rules! binary_operator {
-    ($trait:ident, $method:ident) => {
-        impl<T: Float> $trait for FloatScalar<T> {
-            type Output = Self;
-            #[inline]
-            fn $method(self, rhs: Self) -> Self {
-                FloatScalar(self.0.$method(rhs.0))
-            }
-        }
-    };
-}
-binary_operator!(Add, add);
-binary_operator!(Sub, sub);
-binary_operator!(Mul, mul);
-binary_operator!(Div, div);
-
-impl<T: Float> Neg for FloatScalar<T> {
-    type Output = Self;
-    #[inline]
-    fn neg(self) -> Self {
-        FloatScalar(-self.0)
-    }
-}
+delegate_operators!(FloatScalar, Float);
 
 impl<T: Float + Debug> Scalar for FloatScalar<T> {
     fn from_f64(c: f64) -> Self {

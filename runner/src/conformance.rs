@@ -1,7 +1,9 @@
 //! `adcheck conformance`: every suite against one engine (built-in, an
 //! adapter, or a process), written up as a report (Markdown, HTML, CSV).
 
-use crate::verify::{corpus_for, execute, print_totals, random_seed, select_suites};
+use crate::verify::{
+    corpus_for, execute, positive_seconds, print_totals, random_seed, select_suites,
+};
 use crate::InputError;
 use adcheck_engines::Engine;
 use adcheck_oracle::Oracle;
@@ -14,7 +16,7 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The flags of `conformance`.
 #[derive(Args, Debug)]
@@ -96,16 +98,6 @@ pub(crate) fn engine_named(name: &str) -> Result<Box<dyn Engine>, InputError> {
         "unknown engine `{name}` (known: {}){hint}",
         known.join(", ")
     )))
-}
-
-fn positive_seconds(flag: &str, s: f64) -> Result<Duration, InputError> {
-    if s.is_finite() && s > 0.0 {
-        Ok(Duration::from_secs_f64(s))
-    } else {
-        Err(InputError(format!(
-            "{flag} must be a positive number of seconds, not {s}"
-        )))
-    }
 }
 
 /// Runs `conformance`.

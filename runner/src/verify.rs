@@ -87,6 +87,17 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
     Ok(Shard { index, count })
 }
 
+/// `s` seconds as a duration, or a one-line error naming `flag`.
+pub(crate) fn positive_seconds(flag: &str, s: f64) -> Result<Duration, InputError> {
+    if s.is_finite() && s > 0.0 {
+        Ok(Duration::from_secs_f64(s))
+    } else {
+        Err(InputError(format!(
+            "{flag} must be a positive number of seconds, not {s}"
+        )))
+    }
+}
+
 /// Loads replay cases from a file or a folder of `*.json` files.
 pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
     let files: Vec<PathBuf> = if path.is_dir() {
@@ -177,23 +188,17 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(random_seed);
     let shard = args.shard.unwrap_or_default();
     let corpus = corpus_for(args.replay.as_deref(), &args.corpus, &mut suites)?;
-    if let Some(budget) = args.time_budget {
-        if !(budget.is_finite() && budget > 0.0) {
-            return Err(InputError(format!(
-                "--time-budget must be a positive number of seconds, not {budget}"
-            ))
-            .into());
-        }
-    }
+    let deadline = match args.time_budget {
+        Some(s) => Some(Instant::now() + positive_seconds("--time-budget", s)?),
+        None => None,
+    };
     let config = ConformanceConfig {
         cases: args.cases,
         seed,
         suites: suites.clone(),
         shard,
         corpus,
-        deadline: args
-            .time_budget
-            .map(|s| Instant::now() + Duration::from_secs_f64(s)),
+        deadline,
         ..ConformanceConfig::default()
     };
     let engine_refs: Vec<&dyn Engine> = engines.iter().map(|e| e.as_ref()).collect();
