@@ -3,6 +3,7 @@
 //! xtask itself depends on nothing native, so it can check the machine (see
 //! [`preflight`]) before the workspace, and with it GMP, is built.
 
+mod build;
 mod preflight;
 
 use anyhow::{Context, Result};
@@ -107,47 +108,41 @@ fn features_for(args: &[String]) -> Vec<String> {
 }
 
 /// Runs `BINARY [SUBCOMMAND] ARGS` of the runner crate, built in release
-/// mode with `features`.
+/// mode with `features` (the build shown when it has work to do).
 fn runner(
     binary: &str,
     subcommand: Option<&str>,
     features: &[String],
     args: Vec<String>,
 ) -> Result<ExitCode> {
-    let mut all: Vec<String> = ["run", "--release", "--quiet", "-p", "adcheck-runner"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    if !features.is_empty() {
-        all.push("--features".into());
-        all.push(features.join(","));
-    }
-    all.extend(["--bin".to_string(), binary.to_string(), "--".to_string()]);
-    all.extend(subcommand.map(str::to_string));
+    let quiet = args.iter().any(|a| a == "--quiet");
+    let mut all: Vec<String> = subcommand.map(str::to_string).into_iter().collect();
     all.extend(args);
-    cargo(&all)
+    build::run_runner(binary, features, &all, quiet)
+}
+
+/// Runs `cargo` with `args` from the workspace root.
+fn cargo_status(args: &[String]) -> Result<std::process::ExitStatus> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    Command::new(cargo)
+        .args(args)
+        .current_dir(build::workspace_root()?)
+        .status()
+        .context("running cargo")
 }
 
 /// Runs `cargo` with `args` from the workspace root and returns its exit code.
 fn cargo(args: &[String]) -> Result<ExitCode> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("xtask lives inside the workspace")?;
-    let status = Command::new(cargo)
-        .args(args)
-        .current_dir(root)
-        .status()
-        .context("running cargo")?;
-    Ok(ExitCode::from(
-        status.code().unwrap_or(1).clamp(0, 255) as u8
-    ))
+    Ok(build::exit_code(cargo_status(args)?.code()))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
     preflight::ensure_build_tools()?;
     match cli.command {
         Task::Test { args } => {
+            if !build::native_libraries_built("debug") {
+                eprintln!("{}", build::build_notice("the workspace's tests", "debug"));
+            }
             let mut all = vec!["test".to_string(), "--workspace".to_string()];
             all.extend(args);
             cargo(&all)
