@@ -63,6 +63,55 @@ struct Session {
     stderr: Arc<Mutex<VecDeque<String>>>,
 }
 
+/// The longest reply line kept whole; a longer one is cut to this.
+const MAX_REPLY_BYTES: usize = 64 << 20;
+
+/// The longest stderr line kept for a crash report; a longer one is cut.
+pub const MAX_STDERR_LINE_BYTES: usize = 240;
+
+/// The next line of `reader` without its newline, keeping at most `cap`
+/// bytes of it (the rest is read and dropped, marked by `…`); `None` at the
+/// end of input or on a read error. Invalid UTF-8 is replaced.
+fn read_capped_line(reader: &mut impl BufRead, cap: usize) -> Option<String> {
+    let mut kept: Vec<u8> = Vec::new();
+    let mut cut = false;
+    let mut seen = false;
+    loop {
+        let buffer = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        };
+        if buffer.is_empty() {
+            return seen.then(|| finish_line(kept, cut));
+        }
+        seen = true;
+        let (chunk, done) = match buffer.iter().position(|&b| b == b'\n') {
+            Some(at) => (&buffer[..at], Some(at + 1)),
+            None => (buffer, None),
+        };
+        let room = cap.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        cut |= chunk.len() > room;
+        let used = done.unwrap_or(buffer.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Some(finish_line(kept, cut));
+        }
+    }
+}
+
+fn finish_line(mut kept: Vec<u8>, cut: bool) -> String {
+    if kept.last() == Some(&b'\r') {
+        kept.pop();
+    }
+    let mut line = String::from_utf8_lossy(&kept).into_owned();
+    if cut {
+        line.push('…');
+    }
+    line
+}
+
 impl Session {
     fn spawn(command: &[String]) -> Result<Session, EngineError> {
         let mut child = Command::new(&command[0])
@@ -79,8 +128,10 @@ impl Session {
         let stderr = child.stderr.take().expect("piped");
         let (send, replies) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
+            let mut reader = BufReader::new(stdout);
+            // A reply longer than the cap arrives cut short, so it reads as
+            // garbage instead of filling memory.
+            while let Some(line) = read_capped_line(&mut reader, MAX_REPLY_BYTES) {
                 if send.send(line).is_err() {
                     break;
                 }
@@ -89,8 +140,8 @@ impl Session {
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let writer = Arc::clone(&tail);
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
+            let mut reader = BufReader::new(stderr);
+            while let Some(line) = read_capped_line(&mut reader, MAX_STDERR_LINE_BYTES) {
                 let mut tail = writer.lock().unwrap_or_else(|e| e.into_inner());
                 if tail.len() == STDERR_TAIL {
                     tail.pop_front();
@@ -485,5 +536,17 @@ mod tests {
         assert_eq!(split_command(r#"x """#).unwrap(), ["x", ""]);
         assert!(split_command("  ").is_err());
         assert!(split_command("'open").is_err());
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_the_rest_still_read() {
+        let mut input = vec![b'x'; 1 << 20];
+        input.extend_from_slice(b"\nshort\r\nlast");
+        let mut reader = BufReader::with_capacity(4096, &input[..]);
+        let first = read_capped_line(&mut reader, 10).unwrap();
+        assert_eq!(first, format!("{}…", "x".repeat(10)));
+        assert_eq!(read_capped_line(&mut reader, 10).unwrap(), "short");
+        assert_eq!(read_capped_line(&mut reader, 10).unwrap(), "last");
+        assert_eq!(read_capped_line(&mut reader, 10), None);
     }
 }

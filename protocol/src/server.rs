@@ -151,15 +151,19 @@ fn error_reply(id: Value, error: &str) -> String {
 }
 
 /// Answers every line of `input` on `output`, one reply line each, until
-/// the end of `input` (the end of the session). Blank lines are skipped.
+/// the end of `input` (the end of the session). Blank lines are skipped; a
+/// line that is not UTF-8 is answered with an error (id null) and the
+/// session goes on.
 pub fn serve(engine: &dyn Engine, input: impl BufRead, mut output: impl Write) -> io::Result<()> {
     let mut server = Server::new(engine);
-    for line in input.lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        writeln!(output, "{}", server.respond(&line))?;
+    for line in input.split(b'\n') {
+        let bytes = line?;
+        let reply = match std::str::from_utf8(&bytes) {
+            Ok(text) if text.trim().is_empty() => continue,
+            Ok(text) => server.respond(text),
+            Err(e) => error_reply(Value::Null, &format!("not UTF-8: {e}")),
+        };
+        writeln!(output, "{reply}")?;
         output.flush()?;
     }
     Ok(())
@@ -200,6 +204,23 @@ mod tests {
         assert!(r["error"].as_str().unwrap().starts_with("unsupported"));
         assert_eq!(reply(r#"{"id":4,"kind":"analysis"}"#), json!({"id": 4}));
         assert_eq!(reply("oops")["success"], false);
+        // A line that is not UTF-8 gets its own error; the session goes on.
+        let mut input = b"\xff\xfe garbage\n".to_vec();
+        input.extend_from_slice(br#"{"id":6,"kind":"analysis"}"#);
+        input.extend_from_slice(b"\n");
+        let mut out = Vec::new();
+        serve(&ReverseEngine, &input[..], &mut out).unwrap();
+        let replies: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(replies.len(), 2);
+        assert_eq!(
+            (replies[0]["id"].clone(), replies[0]["success"].clone()),
+            (Value::Null, json!(false))
+        );
+        assert_eq!(replies[1], json!({"id": 6}));
         let r = reply(r#"{"id":5,"kind":"define","module":"nope"}"#);
         assert_eq!(
             (r["success"].clone(), r["id"].clone()),
