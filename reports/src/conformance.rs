@@ -3,7 +3,9 @@
 
 use crate::ReportError;
 use adcheck_engines::ProcessFault;
-use adcheck_suites::conformance::{ConformanceReport, Counterexample, Record, SummaryRow};
+use adcheck_suites::conformance::{
+    ConformanceReport, Counterexample, FailMeaning, Record, SummaryRow,
+};
 use adcheck_suites::examine::{PitfallAnswer, PitfallOutcome};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -121,6 +123,7 @@ impl ConformanceDocument<'_> {
             .iter()
             .filter(|r| fault_of(r).is_some())
             .collect();
+        self.write_findings(&mut out, &wrong);
         let _ = writeln!(out, "## Summary\n");
         let _ = writeln!(
             out,
@@ -274,7 +277,7 @@ impl ConformanceDocument<'_> {
             let counterexamples: Vec<_> = report
                 .counterexamples
                 .iter()
-                .filter(|c| classify(&c.case.check, &c.case.evidence, false) == kind)
+                .filter(|c| classify(&c.case.check, &c.case.evidence) == kind)
                 .collect();
             let records: Vec<&Record> = report
                 .records
@@ -305,6 +308,145 @@ impl ConformanceDocument<'_> {
         out
     }
 
+    /// Each distinct wrong derivative once: the shrunk counterexamples
+    /// grouped by the operations of their program (the smallest shown),
+    /// then the catalogue's wrong answers.
+    pub fn findings(&self) -> Vec<Finding> {
+        let mut groups: Vec<(String, Vec<&Counterexample>)> = Vec::new();
+        for c in &self.report.counterexamples {
+            if classify(&c.case.check, &c.case.evidence) != FailKind::Wrong {
+                continue;
+            }
+            let key = operations(&c.case.program);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(c),
+                None => groups.push((key, vec![c])),
+            }
+        }
+        let mut findings: Vec<Finding> = groups
+            .into_iter()
+            .map(|(operations, members)| {
+                let smallest = members
+                    .iter()
+                    .min_by_key(|c| (c.size, c.case.id.clone()))
+                    .expect("a group has a member");
+                Finding {
+                    operations,
+                    check: smallest.case.check.clone(),
+                    program: one_line(&smallest.case.program_text),
+                    point: smallest.case.point.clone(),
+                    engine_value: smallest.entry.map(|e| e.got),
+                    exact_value: smallest.entry.map(|e| e.expected),
+                    bits: smallest.entry.map(|e| e.bits_correct),
+                    occurrences: members.len(),
+                    source: smallest.case.id.clone(),
+                }
+            })
+            .collect();
+        findings.sort_by_key(|f| std::cmp::Reverse(f.occurrences));
+        for a in self
+            .catalogue
+            .iter()
+            .filter(|a| a.outcome == PitfallOutcome::Wrong)
+        {
+            let program = adcheck_engines::Program::parse(&a.program).ok();
+            let (got, exact) = (a.got.as_ref().ok(), &a.reference);
+            // The first entry where the engine misses the reference.
+            let k = got.and_then(|g| {
+                g.iter()
+                    .zip(exact)
+                    .position(|(g, r)| g.to_bits() != r.value.to_bits())
+            });
+            findings.push(Finding {
+                operations: program.as_ref().map_or_else(String::new, operations),
+                check: "gradient".into(),
+                program: one_line(&a.program),
+                point: a.point.clone(),
+                engine_value: k.and_then(|k| got.map(|g| g[k])),
+                exact_value: k.map(|k| exact[k].value),
+                bits: None,
+                occurrences: 1,
+                source: format!("cat-{}", a.name),
+            });
+        }
+        findings
+    }
+
+    fn write_findings(&self, out: &mut String, wrong: &[&PitfallAnswer]) {
+        let findings = self.findings();
+        let _ = writeln!(out, "## Findings\n");
+        if findings.is_empty() {
+            let _ = writeln!(
+                out,
+                "No wrong derivatives: every answer either passed, followed a convention, or could not be decided (see the summary).\n"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "Each distinct wrong derivative once (both MPFR references agree; grouped by the operations of the smallest program, details and replay commands below).\n"
+            );
+            let _ = writeln!(
+                out,
+                "| operations | check | smallest program | point | engine gives | exact (MPFR) | bits | cases |\n|---|---|---|---|---|---|---:|---:|"
+            );
+            let value = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:?}"));
+            for f in &findings {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | `{}` | {} | {} | {} | {} | {} |",
+                    cell(&f.operations),
+                    f.check,
+                    cell(&f.program),
+                    vector(&f.point),
+                    value(f.engine_value),
+                    value(f.exact_value),
+                    bits(f.bits),
+                    f.occurrences
+                );
+            }
+            out.push('\n');
+        }
+        let differing: Vec<&PitfallAnswer> = self
+            .catalogue
+            .iter()
+            .filter(|a| a.outcome == PitfallOutcome::OtherConvention)
+            .collect();
+        let kinks = self
+            .report
+            .records
+            .iter()
+            .filter(|r| r.verdict == "fail" && self.finding(r, wrong) == FailKind::Convention)
+            .count();
+        if !differing.is_empty() || kinks > 0 {
+            let _ = writeln!(out, "## Conventions that differ from the declared ones\n");
+            if !differing.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "| case | point | declared | engine gives |\n|---|---|---|---|"
+                );
+                for a in &differing {
+                    let _ = writeln!(
+                        out,
+                        "| `{}` | {} | {} | {} |",
+                        a.name,
+                        vector(&a.point),
+                        expected_vector(&a.expected),
+                        a.got
+                            .as_ref()
+                            .map_or_else(|e| format!("error: {}", cell(e)), |g| vector(g))
+                    );
+                }
+                out.push('\n');
+            }
+            if kinks > 0 {
+                let _ = writeln!(
+                    out,
+                    "{kinks} failed checks of generated programs sit at a kink, where the reference is the declared convention (listed below).\n"
+                );
+            }
+        }
+    }
+
     /// The shrunk counterexample of a failed record, if it has one.
     fn counterexample_of(&self, r: &Record) -> Option<&Counterexample> {
         self.report
@@ -322,9 +464,9 @@ impl ConformanceDocument<'_> {
             return FailKind::Catalogue;
         }
         if let Some(c) = self.counterexample_of(r) {
-            return classify(&c.case.check, &c.case.evidence, false);
+            return classify(&c.case.check, &c.case.evidence);
         }
-        let kind = classify(&r.check, &r.reason, fault_of(r).is_some());
+        let kind = classify(&r.check, &r.reason);
         if r.case.starts_with("cat-") && kind == FailKind::Convention {
             FailKind::Catalogue
         } else {
@@ -434,6 +576,49 @@ impl ConformanceDocument<'_> {
     }
 }
 
+/// One distinct wrong derivative, as the report's first section lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// The operations of the smallest program showing it, sorted.
+    pub operations: String,
+    /// The check that failed (`jvp`, `vjp`, `hvp`, `primal`, `gradient`).
+    pub check: String,
+    /// The smallest program, its lines joined by `; `.
+    pub program: String,
+    /// The point.
+    pub point: Vec<f64>,
+    /// The engine's value at the first failing entry.
+    pub engine_value: Option<f64>,
+    /// The exact value there (MPFR, rounded to `f64`).
+    pub exact_value: Option<f64>,
+    /// Bits of the exact value the engine reproduces.
+    pub bits: Option<f64>,
+    /// How many failures (shrunk counterexamples) show it.
+    pub occurrences: usize,
+    /// The case it was taken from (replay file name, or catalogue case).
+    pub source: String,
+}
+
+/// The sorted, distinct operations of `program` (constants left out).
+fn operations(program: &adcheck_engines::Program) -> String {
+    let ops: std::collections::BTreeSet<&str> = program
+        .body()
+        .iter()
+        .filter(|i| !matches!(i, adcheck_engines::program::Instr::Const(_)))
+        .map(|i| i.op_name())
+        .collect();
+    ops.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+/// A program's text on one line.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// What a failed check means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FailKind {
@@ -449,24 +634,15 @@ enum FailKind {
     Convention,
 }
 
-/// Classifies a failed check by its name and reason (the oracle's evidence
-/// names the support: `(Kink)` where the value is the declared convention).
-fn classify(check: &str, reason: &str, fault: bool) -> FailKind {
-    let property = adcheck_suites::properties::Property::ALL
-        .iter()
-        .any(|p| p.name() == check);
-    if fault
-        || ["engine error", "engine panicked", "malformed"]
-            .iter()
-            .any(|p| reason.starts_with(p))
-    {
-        FailKind::Error
-    } else if property {
-        FailKind::Consistency
-    } else if reason.contains("(Kink)") {
-        FailKind::Convention
-    } else {
-        FailKind::Wrong
+/// What a failed check means, for the report's sections (one classifier,
+/// [`FailMeaning::classify`], decides).
+fn classify(check: &str, reason: &str) -> FailKind {
+    match FailMeaning::classify(check, reason) {
+        FailMeaning::Wrong => FailKind::Wrong,
+        FailMeaning::Inconsistent => FailKind::Consistency,
+        FailMeaning::Fault => FailKind::Error,
+        FailMeaning::Kink => FailKind::Convention,
+        FailMeaning::Expectation => FailKind::Catalogue,
     }
 }
 
@@ -529,4 +705,91 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adcheck_engines::Program;
+    use adcheck_suites::conformance::{FailedEntry, ReplayCase, Suite};
+
+    fn failing_report() -> ConformanceReport {
+        let program = Program::parse("input v1\nv2 = tanh v1\noutput v2").unwrap();
+        let evidence = "expected 4.2e-1 (MPFR 4.2e-1), got 4.1e-1; tolerance 1e-16; finite differences 4.2e-1 ± 1e-50 (Confirmed); symbolic: x";
+        let record = Record {
+            case: "gen-3".into(),
+            suite: Suite::Generated,
+            family: "hyperbolic".into(),
+            engine: "planted".into(),
+            check: "jvp".into(),
+            verdict: "fail".into(),
+            bits: Some(5.0),
+            ulps: None,
+            reason: evidence.into(),
+            seconds: 0.0,
+            failed_entry: None,
+        };
+        let entry = FailedEntry {
+            expected: 0.42,
+            got: 0.41,
+            bits_correct: 5.0,
+        };
+        let counterexample = |id: &str, size| Counterexample {
+            case: ReplayCase {
+                id: id.into(),
+                engine: "planted".into(),
+                check: "jvp".into(),
+                family: "hyperbolic".into(),
+                program_text: program.to_string(),
+                program: program.clone(),
+                point: vec![0.5],
+                direction: vec![1.0],
+                cotangent: vec![1.0],
+                verdict: "fail".into(),
+                evidence: evidence.into(),
+                seed: 1,
+                index: Some(3),
+            },
+            size,
+            original_size: 9,
+            shrink_steps: 40,
+            entry: Some(entry),
+        };
+        ConformanceReport {
+            engine: "planted".into(),
+            records: vec![record],
+            counterexamples: vec![
+                counterexample("gen-3-1-planted-jvp", 1),
+                counterexample("gen-8-1-planted-jvp", 2),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_report_with_failures_leads_with_its_findings() {
+        let report = failing_report();
+        let document = ConformanceDocument {
+            engine: "planted",
+            description: "A planted engine.",
+            command: "cargo xtask conformance --engine planted --seed 1 --cases 10",
+            seed: 1,
+            cases: 10,
+            wall_seconds: 0.5,
+            report: &report,
+            catalogue: &[],
+            failures_dir: "out/failures",
+            engine_command: "cargo xtask conformance --engine planted",
+        };
+        let markdown = document.markdown();
+        let first_screen: Vec<&str> = markdown.lines().take(14).collect();
+        assert_eq!(first_screen[6], "## Findings", "{markdown}");
+        // The two counterexamples use the same operation: one finding.
+        assert_eq!(
+            first_screen[12],
+            "| tanh | jvp | `input v1; v2 = tanh v1; output v2` | [0.5] | 0.41 | 0.42 | 5.0 | 2 |",
+            "{markdown}"
+        );
+        assert_eq!(document.findings().len(), 1);
+        assert!(markdown.find("## Findings") < markdown.find("## Summary"));
+    }
 }

@@ -9,9 +9,9 @@
 
 pub mod conformance;
 mod table;
-pub use table::render_table;
+pub use table::{render_engine_summary, render_table};
 
-use adcheck_suites::conformance::Record;
+use adcheck_suites::conformance::{FailMeaning, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -149,6 +149,10 @@ pub struct EngineTotals {
     pub pass: usize,
     /// Failures.
     pub fail: usize,
+    /// Failures by what they mean (`wrong`, `inconsistent`, `fault`,
+    /// `kink`, `expectation`; see `FailMeaning`).
+    #[serde(default)]
+    pub fail_by_meaning: BTreeMap<String, usize>,
     /// Inconclusive results.
     pub inconclusive: usize,
     /// Inconclusive results by reason.
@@ -187,7 +191,11 @@ impl Summary {
             let t = self.totals.entry(r.engine.clone()).or_default();
             match r.verdict.as_str() {
                 "pass" => t.pass += 1,
-                "fail" => t.fail += 1,
+                "fail" => {
+                    t.fail += 1;
+                    let meaning = r.fail_meaning().map_or("wrong", FailMeaning::name);
+                    *t.fail_by_meaning.entry(meaning.to_string()).or_default() += 1;
+                }
                 _ => {
                     t.inconclusive += 1;
                     *t.inconclusive_by_reason
@@ -233,33 +241,123 @@ pub fn read_summary(path: &Path) -> Result<Summary, ReportError> {
     })
 }
 
-/// Merges the outputs of shard runs (each folder holding `cases.csv` and
-/// `summary.json`) into `out`: the rows in canonical order, the summary
-/// recounted, the failure files copied. The shards must share seed, cases,
-/// engines and suites.
-pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary, ReportError> {
-    let mut summaries = Vec::new();
-    let mut records = Vec::new();
-    for dir in shards {
-        summaries.push(read_summary(&dir.join("summary.json"))?);
-        records.extend(read_cases(&dir.join("cases.csv"))?);
+/// Reads a `timings.csv`: the seconds of each row, in file order.
+pub fn read_timings(path: &Path) -> Result<Vec<f64>, ReportError> {
+    let csv_error = |source| ReportError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
+    let mut seconds = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(csv_error)?;
+        let value = row.get(3).and_then(|s| s.parse().ok()).ok_or_else(|| {
+            ReportError::Mismatch(format!("{}: a row without seconds", path.display()))
+        })?;
+        seconds.push(value);
     }
+    Ok(seconds)
+}
+
+/// The shard `K/N` of a summary, if it is one shard of a campaign.
+fn shard_of(summary: &Summary) -> Option<(u64, u64)> {
+    let (k, n) = summary.shard.split_once('/')?;
+    Some((k.parse().ok()?, n.parse().ok()?))
+}
+
+/// Checks that `summaries` are the shards of one campaign, each exactly
+/// once and all of them: the same seed, cases, engines and suites, the
+/// same shard count, every index from 0 to N−1.
+fn check_shard_set(shards: &[PathBuf], summaries: &[Summary]) -> Result<(), ReportError> {
     let first = summaries
         .first()
-        .cloned()
         .ok_or_else(|| ReportError::Mismatch("no shard folders given".into()))?;
-    for s in &summaries {
+    let mut seen: BTreeMap<u64, &PathBuf> = BTreeMap::new();
+    let mut count = None;
+    for (dir, s) in shards.iter().zip(summaries) {
         if (s.seed, s.cases, &s.engines, &s.suites)
             != (first.seed, first.cases, &first.engines, &first.suites)
         {
-            return Err(ReportError::Mismatch(
-                "shards differ in seed, cases, engines or suites".into(),
-            ));
+            return Err(ReportError::Mismatch(format!(
+                "{} is another campaign (seed, cases, engines or suites differ from {})",
+                dir.display(),
+                shards[0].display()
+            )));
         }
+        let (k, n) = shard_of(s).ok_or_else(|| {
+            ReportError::Mismatch(format!(
+                "{} is not the output of one shard (its shard is `{}`)",
+                dir.display(),
+                s.shard
+            ))
+        })?;
+        match count {
+            None => count = Some(n),
+            Some(c) if c != n => {
+                return Err(ReportError::Mismatch(format!(
+                    "{} is shard {k}/{n}, but {} is one of {c} shards",
+                    dir.display(),
+                    shards[0].display()
+                )))
+            }
+            Some(_) => {}
+        }
+        if let Some(other) = seen.insert(k, dir) {
+            return Err(ReportError::Mismatch(format!(
+                "shard {k}/{n} given twice ({} and {})",
+                other.display(),
+                dir.display()
+            )));
+        }
+    }
+    let n = count.unwrap_or(0);
+    let missing: Vec<String> = (0..n)
+        .filter(|k| !seen.contains_key(k))
+        .map(|k| format!("{k}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ReportError::Mismatch(format!(
+            "shards missing: {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Merges the outputs of shard runs (each folder holding `cases.csv`,
+/// `timings.csv` and `summary.json`) into `out`: the rows in canonical
+/// order, their timings beside them, the summary recounted, the failure
+/// files copied. The folders must be every shard of one campaign, each
+/// once (else [`ReportError::Mismatch`], naming what is wrong).
+pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary, ReportError> {
+    let mut summaries = Vec::new();
+    for dir in shards {
+        summaries.push(read_summary(&dir.join("summary.json"))?);
+    }
+    check_shard_set(shards, &summaries)?;
+    let first = summaries[0].clone();
+    let mut records = Vec::new();
+    for dir in shards {
+        let mut rows = read_cases(&dir.join("cases.csv"))?;
+        let timings_path = dir.join("timings.csv");
+        let seconds = read_timings(&timings_path)?;
+        if seconds.len() != rows.len() {
+            return Err(ReportError::Mismatch(format!(
+                "{} has {} rows but cases.csv beside it has {}",
+                timings_path.display(),
+                seconds.len(),
+                rows.len()
+            )));
+        }
+        for (r, s) in rows.iter_mut().zip(seconds) {
+            r.seconds = s;
+        }
+        records.extend(rows);
     }
     fs::create_dir_all(out.join("failures")).map_err(io(out))?;
     let records = ordered(records, &first.engines);
     write_cases(&out.join("cases.csv"), &records)?;
+    write_timings(&out.join("timings.csv"), &records)?;
     let mut failures = Vec::new();
     for (dir, s) in shards.iter().zip(&summaries) {
         for f in &s.failures {

@@ -2,21 +2,19 @@
 //! adapter, or a process), written up as a report (Markdown, HTML, CSV).
 
 use crate::verify::{
-    corpus_for, execute, positive_seconds, print_totals, random_seed, select_suites,
+    corpus_for, execute, positive_seconds, print_findings, print_totals, random_seed, select_suites,
 };
 use crate::InputError;
 use adcheck_engines::Engine;
 use adcheck_oracle::Oracle;
 use adcheck_protocol::{split_command, ProcessEngine};
 use adcheck_reports::conformance::ConformanceDocument;
-use adcheck_reports::render_table;
 use adcheck_suites::conformance::{ConformanceConfig, Suite};
 use adcheck_suites::examine::examine_catalogue;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 /// The flags of `conformance`.
 #[derive(Args, Debug)]
@@ -54,9 +52,9 @@ pub struct ConformanceArgs {
     /// Stop starting new cases after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     time_budget: Option<f64>,
-    /// The regression corpus.
-    #[arg(long, value_name = "DIR", default_value = "corpus")]
-    corpus: PathBuf,
+    /// The regression corpus (default: `corpus`, if that folder exists).
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
     /// Replay saved cases (a replay file from a report's failures/, or a
     /// folder of them) instead of the suites.
     #[arg(long, value_name = "FILE|DIR")]
@@ -66,9 +64,13 @@ pub struct ConformanceArgs {
     /// replay/).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// No progress bar and no table.
+    /// No progress bar and no summary (the totals line stays).
     #[arg(long)]
     quiet: bool,
+    /// Also print the full suite × family table (always in the report and
+    /// table.txt) and every shrunk program.
+    #[arg(long, visible_alias = "table")]
+    verbose: bool,
 }
 
 /// Every engine `--engine` accepts: the built-in ones and the adapters
@@ -103,10 +105,7 @@ pub(crate) fn engine_named(name: &str) -> Result<Box<dyn Engine>, InputError> {
 /// Runs `conformance`.
 pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
     let timeout = positive_seconds("--timeout", args.timeout)?;
-    let deadline = match args.time_budget {
-        Some(s) => Some(Instant::now() + positive_seconds("--time-budget", s)?),
-        None => None,
-    };
+    let deadline = crate::verify::deadline(args.time_budget)?;
     let mut suites = select_suites(&args.suites)?;
     let (engine, description): (Box<dyn Engine>, String) = match (&args.engine, &args.engine_cmd) {
         (Some(name), _) => {
@@ -139,7 +138,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         (None, None) => unreachable!("clap requires one of --engine and --engine-cmd"),
     };
     let seed = args.seed.unwrap_or_else(random_seed);
-    let corpus = corpus_for(args.replay.as_deref(), &args.corpus, &mut suites)?;
+    let corpus = corpus_for(args.replay.as_deref(), args.corpus.as_deref(), &mut suites)?;
     let config = ConformanceConfig {
         cases: args.cases,
         seed,
@@ -199,7 +198,12 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
     };
     document.write(&out)?;
     if !args.quiet {
-        println!("{}\n", render_table(&name, &report.summary()));
+        let replay = |_: &str| engine_command.clone();
+        let corpus = args
+            .corpus
+            .as_deref()
+            .unwrap_or(std::path::Path::new(crate::verify::DEFAULT_CORPUS));
+        print_findings(&finished, &out, corpus, &replay, args.verbose);
     }
     print_totals(&finished, &out);
     eprintln!(

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use std::fmt::Write;
 use std::fs;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One line of the mutant table.
 struct Line {
@@ -54,17 +54,16 @@ fn table(lines: &[Line]) -> String {
 
 /// Runs the suites against every mutant.
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
+    let deadline = crate::verify::deadline(args.time_budget)?;
     let mut suites = select_suites(&args.suites)?;
     let seed = args.seed.unwrap_or_else(random_seed);
-    let corpus = corpus_for(None, &args.corpus, &mut suites)?;
+    let corpus = corpus_for(None, args.corpus.as_deref(), &mut suites)?;
     let config = ConformanceConfig {
         cases: args.cases,
         seed,
         suites: suites.clone(),
         corpus,
-        deadline: args
-            .time_budget
-            .map(|s| Instant::now() + Duration::from_secs_f64(s)),
+        deadline,
         ..ConformanceConfig::default()
     };
     eprintln!(

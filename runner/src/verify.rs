@@ -2,9 +2,13 @@
 
 use crate::InputError;
 use adcheck_engines::{builtin_engines, Engine};
-use adcheck_reports::{ordered, render_table, write_cases, write_summary, write_timings, Summary};
+use adcheck_reports::{
+    ordered, render_engine_summary, render_table, write_cases, write_summary, write_timings,
+    Summary,
+};
 use adcheck_suites::conformance::{
-    run_all, scheduled_cases, ConformanceConfig, ReplayCase, RunOutcome, Shard, Suite,
+    run_all, scheduled_cases, ConformanceConfig, FailMeaning, Record, ReplayCase, RunOutcome,
+    Shard, Suite,
 };
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -50,16 +54,21 @@ pub struct VerifyArgs {
     /// the suites.
     #[arg(long, value_name = "FILE|DIR")]
     pub(crate) replay: Option<PathBuf>,
-    /// The regression corpus replayed on every run.
-    #[arg(long, value_name = "DIR", default_value = "corpus")]
-    pub(crate) corpus: PathBuf,
+    /// The regression corpus replayed on every run (default: `corpus`, if
+    /// that folder exists).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) corpus: Option<PathBuf>,
     /// Where to write cases.csv, timings.csv, summary.json and failures/
     /// (with --replay, into its subfolder replay/).
     #[arg(long, value_name = "DIR", default_value = "target/adcheck/verify")]
     pub(crate) out: PathBuf,
-    /// No progress bar and no table.
+    /// No progress bar and no summary (the totals line stays).
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Also print the full engine × suite × family table (always written
+    /// to table.txt) and every shrunk program.
+    #[arg(long, visible_alias = "table")]
+    pub(crate) verbose: bool,
     /// Output format on standard output.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub(crate) format: Format,
@@ -87,18 +96,30 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
     Ok(Shard { index, count })
 }
 
+/// The longest duration a flag accepts: a year.
+const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
 /// `s` seconds as a duration, or a one-line error naming `flag`.
 pub(crate) fn positive_seconds(flag: &str, s: f64) -> Result<Duration, InputError> {
-    if s.is_finite() && s > 0.0 {
+    if s.is_finite() && s > 0.0 && s <= MAX_SECONDS {
         Ok(Duration::from_secs_f64(s))
     } else {
         Err(InputError(format!(
-            "{flag} must be a positive number of seconds, not {s}"
+            "{flag} must be a positive number of seconds up to {MAX_SECONDS} (a year), not {s:?}"
         )))
     }
 }
 
-/// Loads replay cases from a file or a folder of `*.json` files.
+/// The deadline `--time-budget` sets (`None` without one), validated.
+pub(crate) fn deadline(time_budget: Option<f64>) -> Result<Option<Instant>, InputError> {
+    time_budget
+        .map(|s| Ok(Instant::now() + positive_seconds("--time-budget", s)?))
+        .transpose()
+}
+
+/// Loads replay cases from a file or a folder of `*.json` files. A case
+/// that would check nothing (a check never replayed, vectors of the wrong
+/// length) and a folder without replay files are errors naming the file.
 pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut files: Vec<PathBuf> = fs::read_dir(path)
@@ -106,6 +127,12 @@ pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
+        if files.is_empty() {
+            return Err(InputError(format!(
+                "{}: no replay files (*.json) in this folder",
+                path.display()
+            )));
+        }
         files.sort();
         files
     } else if path.is_file() {
@@ -121,27 +148,47 @@ pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
         .map(|file| {
             let text = fs::read_to_string(file)
                 .map_err(|e| InputError(format!("{}: {e}", file.display())))?;
-            serde_json::from_str::<ReplayCase>(&text)
-                .map_err(|e| InputError(format!("{}: not a replay file: {e}", file.display())))
+            let case = serde_json::from_str::<ReplayCase>(&text)
+                .map_err(|e| InputError(format!("{}: not a replay file: {e}", file.display())))?;
+            case.validate()
+                .map_err(|e| InputError(format!("{}: {e}", file.display())))?;
+            Ok(case)
         })
         .collect()
 }
 
+/// The regression corpus folder used when `--corpus` is not given.
+pub(crate) const DEFAULT_CORPUS: &str = "corpus";
+
 /// The saved cases a run replays: those of `replay` when given (which then
-/// becomes the only suite), else the regression corpus in `corpus_dir` when
-/// the corpus suite runs.
+/// becomes the only suite), else the regression corpus when the corpus
+/// suite runs: `corpus_dir` when given (it must exist), else `corpus/` if
+/// there is one (a note on stderr when there is none).
 pub(crate) fn corpus_for(
     replay: Option<&Path>,
-    corpus_dir: &Path,
+    corpus_dir: Option<&Path>,
     suites: &mut Vec<Suite>,
 ) -> Result<Vec<ReplayCase>, InputError> {
-    match replay {
-        Some(path) => {
-            *suites = vec![Suite::Corpus];
-            load_replays(path)
+    if let Some(path) = replay {
+        *suites = vec![Suite::Corpus];
+        return load_replays(path);
+    }
+    if !suites.contains(&Suite::Corpus) {
+        return Ok(Vec::new());
+    }
+    match corpus_dir {
+        Some(dir) if dir.is_dir() => load_replays(dir),
+        Some(dir) => Err(InputError(format!(
+            "--corpus {}: no such folder",
+            dir.display()
+        ))),
+        None if Path::new(DEFAULT_CORPUS).is_dir() => load_replays(Path::new(DEFAULT_CORPUS)),
+        None => {
+            eprintln!(
+                "adcheck: no folder `{DEFAULT_CORPUS}` here, so the corpus suite replays nothing (--corpus DIR names one)"
+            );
+            Ok(Vec::new())
         }
-        None if corpus_dir.is_dir() && suites.contains(&Suite::Corpus) => load_replays(corpus_dir),
-        None => Ok(Vec::new()),
     }
 }
 
@@ -183,15 +230,13 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     if args.mutants {
         return crate::mutants::run(&args);
     }
+    // Flags first, so a bad one is the only thing printed.
+    let deadline = deadline(args.time_budget)?;
     let engines = select_engines(&args.engines)?;
     let mut suites = select_suites(&args.suites)?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let shard = args.shard.unwrap_or_default();
-    let corpus = corpus_for(args.replay.as_deref(), &args.corpus, &mut suites)?;
-    let deadline = match args.time_budget {
-        Some(s) => Some(Instant::now() + positive_seconds("--time-budget", s)?),
-        None => None,
-    };
+    let corpus = corpus_for(args.replay.as_deref(), args.corpus.as_deref(), &mut suites)?;
     let config = ConformanceConfig {
         cases: args.cases,
         seed,
@@ -210,7 +255,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let finished = execute(&engine_refs, &config, &out, args.quiet)?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&finished.summary)?),
-        Format::Human if !args.quiet => print_findings(&finished.outcome, &out),
+        Format::Human if !args.quiet => {
+            let replay = |engine: &str| format!("cargo xtask verify --engine {engine}");
+            let corpus = args.corpus.as_deref().unwrap_or(Path::new(DEFAULT_CORPUS));
+            print_findings(&finished, &out, corpus, &replay, args.verbose);
+        }
         Format::Human => {}
     }
     let fails = finished.summary.failures_total();
@@ -316,6 +365,9 @@ pub(crate) fn execute(
     };
     summary.count(&records);
     write_summary(&out.join("summary.json"), &summary)?;
+    let table_path = out.join("table.txt");
+    fs::write(&table_path, full_table(&outcome) + "\n")
+        .with_context(|| format!("writing {}", table_path.display()))?;
     Ok(Finished {
         outcome,
         summary,
@@ -323,30 +375,99 @@ pub(crate) fn execute(
     })
 }
 
-/// Prints each engine's table, its failures and its shrunk counterexamples.
-pub(crate) fn print_findings(outcome: &RunOutcome, out: &Path) {
-    for report in &outcome.reports {
-        println!("{}\n", render_table(&report.engine, &report.summary()));
+/// Every engine's engine × suite × family table.
+pub(crate) fn full_table(outcome: &RunOutcome) -> String {
+    outcome
+        .reports
+        .iter()
+        .map(|r| render_table(&r.engine, &r.summary()))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Failures listed per engine before the rest is only counted (all of
+/// them with `--verbose`; every one is in cases.csv).
+const FAILURES_SHOWN: usize = 25;
+
+/// Prints the per-engine summary, then every failure with its evidence on
+/// one line and the command that replays it; with `verbose`, the full
+/// table and the shrunk programs too. `engine_command(engine)` is the
+/// command that checks one engine, to which `--replay FILE` is added.
+pub(crate) fn print_findings(
+    finished: &Finished,
+    out: &Path,
+    corpus: &Path,
+    engine_command: &dyn Fn(&str) -> String,
+    verbose: bool,
+) {
+    let outcome = &finished.outcome;
+    if verbose {
+        println!("{}\n", full_table(outcome));
     }
+    println!("{}", render_engine_summary(&finished.summary));
     for report in &outcome.reports {
-        for r in report.records.iter().filter(|r| r.verdict == "fail") {
+        let failed: Vec<&Record> = report
+            .records
+            .iter()
+            .filter(|r| r.fail_meaning().is_some())
+            .collect();
+        if failed.is_empty() {
+            continue;
+        }
+        println!();
+        let shown = if verbose {
+            failed.len()
+        } else {
+            FAILURES_SHOWN
+        };
+        for r in failed.iter().take(shown) {
+            let meaning = r.fail_meaning().map_or("", FailMeaning::name);
             println!(
-                "FAIL {} {} {} {}: {}",
-                r.engine, r.case, r.family, r.check, r.reason
+                "FAIL {} {} {} ({meaning}): {}",
+                r.engine,
+                r.case,
+                r.check,
+                one_line(&r.reason)
+            );
+            let command = engine_command(&r.engine);
+            let counterexample = report.counterexamples.iter().find(|c| {
+                c.case.check == r.check && c.case.id.starts_with(&format!("{}-", r.case))
+            });
+            match (counterexample, r.suite) {
+                (Some(c), _) => {
+                    println!(
+                        "     shrunk from {} to {} assignments; replay: {command} --replay {}",
+                        c.original_size,
+                        c.size,
+                        out.join(format!("failures/{}.json", c.case.id)).display()
+                    );
+                    if verbose {
+                        println!("{}", c.case.program_text);
+                    }
+                }
+                (None, Suite::Corpus) => {
+                    println!("     replay: {command} --replay {}", corpus.display())
+                }
+                (None, Suite::Catalogue) => {
+                    println!("     replay: {command} --suite catalogue")
+                }
+                (None, _) => println!("     replay: {command}"),
+            }
+        }
+        if failed.len() > shown {
+            println!(
+                "... and {} more failures of {} (every one in {}; all listed with --verbose)",
+                failed.len() - shown,
+                report.engine,
+                out.join("cases.csv").display()
             );
         }
-        for c in &report.counterexamples {
-            println!(
-                "shrunk {} from {} to {} assignments ({} candidates); replay: cargo xtask verify --replay {}\n{}",
-                c.case.id,
-                c.original_size,
-                c.size,
-                c.shrink_steps,
-                out.join(format!("failures/{}.json", c.case.id)).display(),
-                c.case.program_text
-            );
-        }
     }
+}
+
+/// `text` on one line.
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
 }
 
 /// Prints the one-paragraph account of a run on standard error.
@@ -360,8 +481,27 @@ pub(crate) fn print_totals(finished: &Finished, out: &Path) {
         .values()
         .map(|t| t.pass + t.fail + t.inconclusive)
         .sum();
+    let mut by_meaning: std::collections::BTreeMap<&str, usize> = Default::default();
+    for t in summary.totals.values() {
+        for (m, k) in &t.fail_by_meaning {
+            *by_meaning.entry(m.as_str()).or_default() += k;
+        }
+    }
+    let meanings = if fails == 0 {
+        String::new()
+    } else {
+        let parts: Vec<String> = FailMeaning::ALL
+            .iter()
+            .filter_map(|m| {
+                by_meaning
+                    .get(m.name())
+                    .map(|k| format!("{k} {}", m.name()))
+            })
+            .collect();
+        format!(" ({})", parts.join(", "))
+    };
     eprintln!(
-        "{checked} cases ({} skipped by the time budget) in {wall:.1} s ({:.0} cases/s); {} checks: {fails} failed, {inconclusive} inconclusive ({:.2}%); outputs in {}",
+        "{checked} cases ({} skipped by the time budget) in {wall:.1} s ({:.0} cases/s); {} checks: {fails} failed{meanings}, {inconclusive} inconclusive ({:.2}%); outputs in {}",
         outcome.skipped,
         checked as f64 / wall.max(1e-9),
         all,

@@ -21,6 +21,17 @@ fn bad_input_exits_2_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let bad_replay = dir.path().join("bad.json");
     std::fs::write(&bad_replay, "{\"id\": 3").unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let replay = |point: &str, check: &str| {
+        format!(
+            r#"{{"id":"x","engine":"reverse","check":"{check}","family":"arithmetic","program":{{"inputs":2,"body":[{{"op":"mul","args":[0,1]}}],"outputs":[2]}},"program_text":"","point":{point},"direction":[1.0,0.0],"cotangent":[1.0],"verdict":"fail","evidence":"","seed":0,"index":null}}"#
+        )
+    };
+    let short_point = dir.path().join("short.json");
+    std::fs::write(&short_point, replay("[1.0]", "jvp")).unwrap();
+    let unknown_check = dir.path().join("unknown.json");
+    std::fs::write(&unknown_check, replay("[1.0, 2.0]", "jvpp")).unwrap();
     let cases: &[&[&str]] = &[
         &["verify", "--no-such-flag"],
         &["verify", "--cases", "many"],
@@ -30,6 +41,14 @@ fn bad_input_exits_2_with_one_line() {
         &["verify", "--time-budget", "-1"],
         &["verify", "--replay", "missing.json"],
         &["verify", "--replay", bad_replay.to_str().unwrap()],
+        &["verify", "--time-budget", "1e300"],
+        &["verify", "--time-budget", "1.8e19"],
+        &["verify", "--mutants", "--time-budget", "1e300"],
+        &["conformance", "--engine", "reverse", "--timeout", "1e300"],
+        &["verify", "--corpus", "no-such-folder"],
+        &["verify", "--replay", empty.to_str().unwrap()],
+        &["verify", "--replay", short_point.to_str().unwrap()],
+        &["verify", "--replay", unknown_check.to_str().unwrap()],
         &["frobnicate"],
     ];
     for args in cases {
@@ -80,6 +99,27 @@ fn same_seed_same_bytes_and_shards_merge_to_the_whole() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let merged = std::fs::read_to_string(dir.path().join("merged/cases.csv")).unwrap();
     assert_eq!(merged, whole, "merged shards differ from the whole run");
+    let timings = std::fs::read_to_string(dir.path().join("merged/timings.csv")).unwrap();
+    assert_eq!(timings.lines().count(), whole.lines().count());
+    // Shard sets that are not one whole campaign are refused, by name.
+    for (args, says) in [
+        (&["s0", "s1", "s1", "s2"][..], "given twice"),
+        (&["s0", "s2"][..], "shards missing: 1/3"),
+        (&["s0", "s1", "s2", "a"][..], "is shard 0/1"),
+        (
+            &["s0", "s1", "s2", "merged"][..],
+            "not the output of one shard",
+        ),
+    ] {
+        let mut all = vec!["report", "merge"];
+        all.extend_from_slice(args);
+        all.extend(["--out", "bad"]);
+        let o = adcheck(&all, dir.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("a/summary.json")).unwrap())
             .unwrap();
@@ -132,6 +172,20 @@ fn a_replay_file_replays() {
     let csv = std::fs::read_to_string(dir.path().join("r/replay/cases.csv")).unwrap();
     assert!(
         csv.contains("corpus-seed-example,corpus,arithmetic,reverse,vjp,pass"),
+        "{csv}"
+    );
+    // A saved gradient check replays its gradient (it used to check nothing).
+    let mut gradient = replay.clone();
+    gradient["check"] = "gradient".into();
+    std::fs::write(dir.path().join("g.json"), gradient.to_string()).unwrap();
+    let o = adcheck(
+        &["verify", "--replay", "g.json", "--out", "g", "--quiet"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(dir.path().join("g/replay/cases.csv")).unwrap();
+    assert!(
+        csv.contains("corpus-seed-example,corpus,arithmetic,reverse,gradient,pass"),
         "{csv}"
     );
 }

@@ -159,6 +159,90 @@ pub struct Record {
     /// Seconds the engine took (not part of any deterministic output).
     #[serde(skip)]
     pub seconds: f64,
+    /// The first failing entry's values, when an oracle check failed (kept
+    /// in memory for reports; `cases.csv` has the evidence text).
+    #[serde(skip)]
+    pub failed_entry: Option<FailedEntry>,
+}
+
+/// The values of the entry that failed an oracle check.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailedEntry {
+    /// The reference rounded to `f64`.
+    pub expected: f64,
+    /// The engine's value.
+    pub got: f64,
+    /// Bits of the reference the engine's value reproduces.
+    pub bits_correct: f64,
+}
+
+/// What a failed check means: the one classifier of failures, used by the
+/// terminal summary, `summary.json` and the conformance report alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMeaning {
+    /// Both MPFR references agree and the engine's answer is outside the
+    /// tolerance.
+    Wrong,
+    /// A consistency property does not hold.
+    Inconsistent,
+    /// No answer: an error, a panic, a malformed answer, a process fault.
+    Fault,
+    /// Another value at a kink, where the oracle's reference is the
+    /// declared convention (the evidence's support is `Kink`).
+    Kink,
+    /// A catalogue case's declared expectation is not met.
+    Expectation,
+}
+
+impl FailMeaning {
+    /// Every meaning, in the order reports list them.
+    pub const ALL: [FailMeaning; 5] = [
+        FailMeaning::Wrong,
+        FailMeaning::Inconsistent,
+        FailMeaning::Fault,
+        FailMeaning::Kink,
+        FailMeaning::Expectation,
+    ];
+
+    /// The name used in `summary.json` and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailMeaning::Wrong => "wrong",
+            FailMeaning::Inconsistent => "inconsistent",
+            FailMeaning::Fault => "fault",
+            FailMeaning::Kink => "kink",
+            FailMeaning::Expectation => "expectation",
+        }
+    }
+
+    /// What a failure of `check` with evidence `reason` means.
+    pub fn classify(check: &str, reason: &str) -> FailMeaning {
+        let fault = adcheck_engines::ProcessFault::ALL
+            .iter()
+            .any(|f| reason.starts_with(f.name()))
+            || ["engine error", "engine panicked", "malformed"]
+                .iter()
+                .any(|p| reason.starts_with(p));
+        if fault {
+            FailMeaning::Fault
+        } else if check == "expected" {
+            FailMeaning::Expectation
+        } else if Property::ALL.iter().any(|p| p.name() == check) {
+            FailMeaning::Inconsistent
+        } else if reason.contains("(Kink)") {
+            FailMeaning::Kink
+        } else {
+            FailMeaning::Wrong
+        }
+    }
+}
+
+impl Record {
+    /// What this record's failure means (`None` unless it failed).
+    pub fn fail_meaning(&self) -> Option<FailMeaning> {
+        (self.verdict == "fail").then(|| FailMeaning::classify(&self.check, &self.reason))
+    }
 }
 
 /// A saved case: everything needed to replay a check (the replay-file form).
@@ -192,6 +276,48 @@ pub struct ReplayCase {
     pub index: Option<u64>,
 }
 
+impl ReplayCase {
+    /// The checks a replay file may name: the oracle's quantities, the
+    /// primal and the consistency properties.
+    pub fn replayable_checks() -> Vec<&'static str> {
+        let mut checks = vec!["jvp", "vjp", "gradient", "hvp", "primal"];
+        checks.extend(Property::ALL.iter().map(|p| p.name()));
+        checks
+    }
+
+    /// Why replaying this case would check nothing, if it would not: a
+    /// check that is never replayed, or a point, direction or cotangent
+    /// whose length does not fit the program.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks = Self::replayable_checks();
+        if !checks.contains(&self.check.as_str()) {
+            return Err(format!(
+                "check `{}` cannot be replayed (replayable: {})",
+                self.check,
+                checks.join(", ")
+            ));
+        }
+        let (n, m) = (self.program.n_inputs(), self.program.n_outputs());
+        for (what, len, want) in [
+            ("point", self.point.len(), n),
+            ("direction", self.direction.len(), n),
+            ("cotangent", self.cotangent.len(), m),
+        ] {
+            if len != want {
+                return Err(format!(
+                    "the {what} has {len} entries but the program has {want} {}",
+                    if what == "cotangent" {
+                        "outputs"
+                    } else {
+                        "inputs"
+                    }
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A shrunk counterexample.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Counterexample {
@@ -203,6 +329,9 @@ pub struct Counterexample {
     pub original_size: usize,
     /// Candidates tried while shrinking.
     pub shrink_steps: usize,
+    /// The failing entry of the shrunk case, when an oracle check failed.
+    #[serde(default)]
+    pub entry: Option<FailedEntry>,
 }
 
 /// One row of [`ConformanceReport::summary`].
@@ -397,7 +526,15 @@ pub fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> P
         id: format!("corpus-{}", replay.id),
         suite: Suite::Corpus,
         family: replay.family.clone(),
-        references: references(oracle, &case, &quantities(&case, with_hvp)),
+        references: references(
+            oracle,
+            &case,
+            &if replay.check == "gradient" {
+                vec![Quantity::Gradient]
+            } else {
+                quantities(&case, with_hvp)
+            },
+        ),
         case,
         index: replay.index,
         pitfall: None,
@@ -427,8 +564,18 @@ fn call(
     }
 }
 
-/// Folds entry verdicts into one record's verdict, bits, ulps and reason.
-fn fold(verdicts: &[Verdict]) -> (String, Option<f64>, Option<f64>, String) {
+/// A record's verdict, bits, ulps, reason and failing entry.
+type Folded = (
+    String,
+    Option<f64>,
+    Option<f64>,
+    String,
+    Option<FailedEntry>,
+);
+
+/// Folds entry verdicts into one record's verdict, bits, ulps, reason and
+/// failing entry.
+fn fold(verdicts: &[Verdict]) -> Folded {
     let mut bits: Option<f64> = None;
     let mut ulps: Option<f64> = None;
     for v in verdicts {
@@ -442,20 +589,38 @@ fn fold(verdicts: &[Verdict]) -> (String, Option<f64>, Option<f64>, String) {
         }
     }
     if let Some(Verdict::Fail {
+        expected,
+        got,
         bits_correct,
         evidence,
-        ..
     }) = verdicts.iter().find(|v| v.is_fail())
     {
-        return ("fail".into(), Some(*bits_correct), None, evidence.clone());
+        let entry = FailedEntry {
+            expected: *expected,
+            got: *got,
+            bits_correct: *bits_correct,
+        };
+        return (
+            "fail".into(),
+            Some(*bits_correct),
+            None,
+            evidence.clone(),
+            Some(entry),
+        );
     }
     if let Some(Verdict::Inconclusive { reason, .. }) = verdicts
         .iter()
         .find(|v| matches!(v, Verdict::Inconclusive { .. }))
     {
-        return ("inconclusive".into(), bits, ulps, reason.name().to_string());
+        return (
+            "inconclusive".into(),
+            bits,
+            ulps,
+            reason.name().to_string(),
+            None,
+        );
     }
-    ("pass".into(), bits, ulps, String::new())
+    ("pass".into(), bits, ulps, String::new(), None)
 }
 
 /// Runs every check of `prepared` on `engine`.
@@ -480,6 +645,14 @@ pub fn judge(
         ulps,
         reason,
         seconds,
+        failed_entry: None,
+    };
+    let record_with = |check: &str, folded: Folded, seconds| {
+        let (verdict, bits, ulps, reason, entry) = folded;
+        Record {
+            failed_entry: entry,
+            ..record(check, verdict, bits, ulps, reason, seconds)
+        }
     };
     for reference in &prepared.references {
         let check = reference.quantity.name();
@@ -505,21 +678,33 @@ pub fn judge(
             continue;
         }
         if want_quantity {
-            let (verdict, bits, ulps, reason) = match &answer {
-                Err(e) => ("fail".into(), None, None, e.clone()),
+            let folded = match &answer {
+                Err(e) => ("fail".into(), None, None, e.clone(), None),
                 Ok(got) => match oracle.judge(reference, &got.derivative) {
                     Ok(verdicts) => fold(&verdicts),
-                    Err(e) => ("fail".into(), None, None, format!("malformed answer: {e}")),
+                    Err(e) => (
+                        "fail".into(),
+                        None,
+                        None,
+                        format!("malformed answer: {e}"),
+                        None,
+                    ),
                 },
             };
-            records.push(record(check, verdict, bits, ulps, reason, seconds));
+            records.push(record_with(check, folded, seconds));
         }
         if let (true, Ok(got)) = (want_primal, &answer) {
-            let (verdict, bits, ulps, reason) = match oracle.judge_primal(reference, &got.primal) {
+            let folded = match oracle.judge_primal(reference, &got.primal) {
                 Ok(verdicts) => fold(&verdicts),
-                Err(e) => ("fail".into(), None, None, format!("malformed primal: {e}")),
+                Err(e) => (
+                    "fail".into(),
+                    None,
+                    None,
+                    format!("malformed primal: {e}"),
+                    None,
+                ),
             };
-            records.push(record("primal", verdict, bits, ulps, reason, 0.0));
+            records.push(record_with("primal", folded, 0.0));
         }
     }
     if let Some(pitfall) = &prepared.pitfall {
@@ -612,9 +797,13 @@ pub fn shrink_failure(
         config.shrink_budget,
     );
     // The evidence of the small case, not of the original.
-    let evidence = failing_record(engine, oracle, &small, &failed.check, with_hvp)
-        .map_or_else(|| failed.reason.clone(), |r| r.reason);
+    let small_failure = failing_record(engine, oracle, &small, &failed.check, with_hvp);
+    let entry = small_failure
+        .as_ref()
+        .map_or(failed.failed_entry, |r| r.failed_entry);
+    let evidence = small_failure.map_or_else(|| failed.reason.clone(), |r| r.reason);
     Counterexample {
+        entry,
         size: small.size(),
         original_size: original.size(),
         shrink_steps: steps,
