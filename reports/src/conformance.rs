@@ -57,6 +57,13 @@ fn vector(xs: &[f64]) -> String {
     format!("[{}]", entries.join(", "))
 }
 
+/// The engine's answer to a catalogue case, for a table cell.
+fn engine_gives(a: &PitfallAnswer) -> String {
+    a.got
+        .as_ref()
+        .map_or_else(|e| format!("error: {}", cell(e)), |g| vector(g))
+}
+
 fn expected_vector(xs: &[f64]) -> String {
     // NaN in an expectation means "any non-finite value".
     vector(xs).replace("NaN", "non-finite")
@@ -205,9 +212,7 @@ impl ConformanceDocument<'_> {
                     a.name,
                     vector(&a.point),
                     expected_vector(&a.expected),
-                    a.got
-                        .as_ref()
-                        .map_or_else(|e| format!("error: {}", cell(e)), |g| vector(g)),
+                    engine_gives(a),
                     match a.outcome {
                         PitfallOutcome::Matches => "the declared convention",
                         PitfallOutcome::OtherConvention => "**another convention**",
@@ -239,9 +244,7 @@ impl ConformanceDocument<'_> {
                         o => format!("**{}**", o.name()),
                     },
                     expected_vector(&a.expected),
-                    a.got
-                        .as_ref()
-                        .map_or_else(|e| format!("error: {}", cell(e)), |g| vector(g)),
+                    engine_gives(a),
                     cell(&reference.join(", "))
                 );
             }
@@ -431,9 +434,7 @@ impl ConformanceDocument<'_> {
                         a.name,
                         vector(&a.point),
                         expected_vector(&a.expected),
-                        a.got
-                            .as_ref()
-                            .map_or_else(|e| format!("error: {}", cell(e)), |g| vector(g))
+                        engine_gives(a)
                     );
                 }
                 out.push('\n');
