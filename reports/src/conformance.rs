@@ -115,16 +115,8 @@ impl ConformanceDocument<'_> {
             report.count("fail"),
             report.count("inconclusive"),
         );
-        let wrong: Vec<&PitfallAnswer> = self
-            .catalogue
-            .iter()
-            .filter(|a| a.outcome == PitfallOutcome::Wrong)
-            .collect();
-        let conventions = self
-            .catalogue
-            .iter()
-            .filter(|a| a.outcome == PitfallOutcome::OtherConvention)
-            .count();
+        let wrong = self.answers(PitfallOutcome::Wrong);
+        let conventions = self.answers(PitfallOutcome::OtherConvention).len();
         let faults: Vec<&Record> = report
             .records
             .iter()
@@ -311,6 +303,14 @@ impl ConformanceDocument<'_> {
         out
     }
 
+    /// The catalogue answers with `outcome`.
+    fn answers(&self, outcome: PitfallOutcome) -> Vec<&PitfallAnswer> {
+        self.catalogue
+            .iter()
+            .filter(|a| a.outcome == outcome)
+            .collect()
+    }
+
     /// Each distinct wrong derivative once: the shrunk counterexamples
     /// grouped by the operations of their program (the smallest shown),
     /// then the catalogue's wrong answers.
@@ -409,11 +409,7 @@ impl ConformanceDocument<'_> {
             }
             out.push('\n');
         }
-        let differing: Vec<&PitfallAnswer> = self
-            .catalogue
-            .iter()
-            .filter(|a| a.outcome == PitfallOutcome::OtherConvention)
-            .collect();
+        let differing = self.answers(PitfallOutcome::OtherConvention);
         let kinks = self
             .report
             .records
