@@ -74,6 +74,18 @@ impl Differentiable for LinearLeastSquares {
     }
 }
 
+/// The most entries an `lse` input `x` may have, and the most terms
+/// (`n` × the length of `x`) an `llsq` input may ask for: twice the largest
+/// input GradBench's own evals send (`llsq` n = 16392 with 128 entries),
+/// and a traced program of a few hundred MB.
+pub const MAX_TERMS: usize = 1 << 22;
+
+/// The most runs one `evaluate` may ask for (`min_runs`).
+pub const MAX_RUNS: u64 = 10_000;
+
+/// The longest `min_seconds` one `evaluate` may ask for.
+pub const MAX_MIN_SECONDS: f64 = 60.0;
+
 /// GradBench's `Runs`: how many times to evaluate, and for how long.
 #[derive(Deserialize)]
 struct Runs {
@@ -85,6 +97,25 @@ struct Runs {
 
 fn one() -> u64 {
     1
+}
+
+impl Runs {
+    /// A one-line error when the runs asked for are beyond the bounds.
+    fn check(&self) -> Result<(), String> {
+        if self.min_runs > MAX_RUNS {
+            return Err(format!(
+                "`min_runs` {} is above the bound {MAX_RUNS}",
+                self.min_runs
+            ));
+        }
+        if self.min_seconds.is_nan() || self.min_seconds > MAX_MIN_SECONDS {
+            return Err(format!(
+                "`min_seconds` {} is above the bound {MAX_MIN_SECONDS}",
+                self.min_seconds
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -150,6 +181,13 @@ fn evaluate_inner(
             if input.x.is_empty() {
                 return Err(parse("`x` is empty"));
             }
+            if input.x.len() > MAX_TERMS {
+                return Err(parse(&format!(
+                    "`x` has {} entries, above the bound {MAX_TERMS}",
+                    input.x.len()
+                )));
+            }
+            input.runs.check().map_err(|e| parse(&e))?;
             let f = LogSumExp { n: input.x.len() };
             let program = trace(&f, &input.x);
             run_function(
@@ -168,6 +206,13 @@ fn evaluate_inner(
             if input.x.is_empty() || input.n < 2 {
                 return Err(parse("needs a non-empty `x` and `n` of at least 2"));
             }
+            let terms = input.n.saturating_mul(input.x.len());
+            if terms > MAX_TERMS {
+                return Err(parse(&format!(
+                    "`n` × the length of `x` is {terms}, above the bound {MAX_TERMS}"
+                )));
+            }
+            input.runs.check().map_err(|e| parse(&e))?;
             let f = LinearLeastSquares {
                 n: input.n,
                 m: input.x.len(),
@@ -240,6 +285,40 @@ mod tests {
         let y = p.eval(&[0.0, 1.0, 2.0])[0];
         let exact = (1.0f64 + 1f64.exp() + 2f64.exp()).ln();
         assert!((y - exact).abs() <= 2.0 * f64::EPSILON * exact);
+    }
+
+    #[test]
+    fn inputs_beyond_the_bounds_are_one_line_errors() {
+        use adcheck_engines::reverse::ReverseEngine;
+        let cases = [
+            ("llsq", json!({"x": [0.0, 1.0], "n": 1u64 << 40})),
+            ("llsq", json!({"x": [0.0], "n": usize::MAX})),
+            ("llsq", json!({"x": [0.0], "n": 8, "min_runs": 1u64 << 40})),
+            ("llsq", json!({"x": [0.0], "n": 8, "min_seconds": 1e300})),
+            ("lse", json!({"x": [0.0], "min_seconds": 3600.0})),
+            ("lse", json!({"x": [0.0], "min_runs": 10_001})),
+        ];
+        for (module, input) in cases {
+            let function = if module == "lse" {
+                "primal"
+            } else {
+                "gradient"
+            };
+            let reply = evaluate(&ReverseEngine, module, function, &input);
+            assert_eq!(reply["success"], json!(false), "{input}");
+            let error = reply["error"].as_str().unwrap();
+            assert!(error.contains("above the bound"), "{error}");
+            assert_eq!(error.lines().count(), 1);
+        }
+        // At the bounds, an answer.
+        let reply = evaluate(
+            &ReverseEngine,
+            "llsq",
+            "primal",
+            &json!({"x": [0.0], "n": 8, "min_runs": 3, "min_seconds": 0.0}),
+        );
+        assert_eq!(reply["success"], json!(true), "{reply}");
+        assert_eq!(reply["timings"].as_array().unwrap().len(), 3);
     }
 
     #[test]

@@ -152,15 +152,22 @@ fn error_reply(id: Value, error: &str) -> String {
 
 /// Answers every line of `input` on `output`, one reply line each, until
 /// the end of `input` (the end of the session). Blank lines are skipped; a
-/// line that is not UTF-8 is answered with an error (id null) and the
-/// session goes on.
+/// line that is not UTF-8, or on which the engine panics, is answered with
+/// an error (id null) and the session goes on.
 pub fn serve(engine: &dyn Engine, input: impl BufRead, mut output: impl Write) -> io::Result<()> {
     let mut server = Server::new(engine);
     for line in input.split(b'\n') {
         let bytes = line?;
         let reply = match std::str::from_utf8(&bytes) {
             Ok(text) if text.trim().is_empty() => continue,
-            Ok(text) => server.respond(text),
+            // A panicking engine answers this line with an error, and the
+            // session goes on.
+            Ok(text) => {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.respond(text)))
+                    .unwrap_or_else(|_| {
+                        error_reply(Value::Null, "the engine panicked on this message")
+                    })
+            }
             Err(e) => error_reply(Value::Null, &format!("not UTF-8: {e}")),
         };
         writeln!(output, "{reply}")?;
@@ -173,6 +180,7 @@ pub fn serve(engine: &dyn Engine, input: impl BufRead, mut output: impl Write) -
 mod tests {
     use super::*;
     use adcheck_engines::reverse::ReverseEngine;
+    use adcheck_engines::{Derivative, Program};
 
     fn reply(line: &str) -> Value {
         serde_json::from_str(&Server::new(&ReverseEngine).respond(line)).unwrap()
@@ -188,6 +196,43 @@ mod tests {
         assert_eq!(r["success"], true);
         assert_eq!(r["output"]["derivative"], json!([-2.0 + 1.5f64.cos(), 1.5]));
         assert_eq!(r["timings"][0]["name"], "evaluate");
+    }
+
+    #[test]
+    fn a_panicking_engine_answers_with_an_error_and_the_session_goes_on() {
+        struct Panics;
+        impl Engine for Panics {
+            fn name(&self) -> &str {
+                "panics"
+            }
+            fn capabilities(&self) -> adcheck_engines::Capabilities {
+                ReverseEngine.capabilities()
+            }
+            fn jvp(&self, _: &Program, _: &[f64], _: &[f64]) -> Result<Derivative, EngineError> {
+                panic!("planted")
+            }
+            fn vjp(&self, _: &Program, _: &[f64], _: &[f64]) -> Result<Derivative, EngineError> {
+                panic!("planted")
+            }
+        }
+        let program = r#"{"inputs":1,"body":[{"op":"sin","args":[0]}],"outputs":[1]}"#;
+        let input = format!(
+            "{{\"id\":1,\"kind\":\"evaluate\",\"module\":\"adcheck\",\"function\":\"vjp\",\"input\":{{\"program\":{program},\"x\":[1.0],\"u\":[1.0]}}}}\n{{\"id\":2,\"kind\":\"analysis\"}}\n"
+        );
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let mut out = Vec::new();
+        serve(&Panics, input.as_bytes(), &mut out).unwrap();
+        std::panic::set_hook(hook);
+        let replies: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(replies.len(), 2);
+        assert_eq!(replies[0]["success"], json!(false));
+        assert!(replies[0]["error"].as_str().unwrap().contains("panicked"));
+        assert_eq!(replies[1], json!({"id": 2}));
     }
 
     #[test]

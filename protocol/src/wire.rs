@@ -133,9 +133,9 @@ pub struct EvaluateInput {
     pub u: Option<Vec<WireF64>>,
 }
 
-/// The `output` of a successful `evaluate` of the `adcheck` module.
+/// The `output` of a successful `evaluate` of the `adcheck` module. Fields
+/// it does not name are ignored, as at every level of a reply.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EvaluateOutput {
     /// `f(x)` (length `m`).
     pub primal: Vec<WireF64>,
