@@ -44,6 +44,14 @@
 //! answer's verdict (`engine_crashed`, `engine_timeout`, `engine_garbage`,
 //! `engine_wrong_id`), the process is replaced, and the run carries on.
 //! Answers of the wrong length are judged `malformed answer` by the oracle.
+//! Fields a reply has that this page does not name are ignored, at every
+//! level (an engine may add its own); `success: false` is an error of that
+//! answer. A program's JSON form is strict: an unknown field there is an
+//! error, since it is most likely a misspelt one.
+//!
+//! The runner's conformance suites add a per-case bound on top
+//! (`adcheck_suites::fault_guard`): after a timeout or a second fault in one
+//! case, the rest of the case is not run.
 
 pub mod client;
 pub mod gradbench;

@@ -24,6 +24,8 @@ pub struct ConformanceDocument<'a> {
     pub cases: u64,
     /// Wall time, in seconds.
     pub wall_seconds: f64,
+    /// Cases not started because the time budget ran out.
+    pub skipped_cases: u64,
     /// The run's records and shrunk counterexamples.
     pub report: &'a ConformanceReport,
     /// The engine's answers on the catalogue, with the MPFR references.
@@ -108,6 +110,13 @@ impl ConformanceDocument<'_> {
             "Reproduce with `{}` (seed {}, {} generated programs; {:.1} s).\n",
             self.command, self.seed, self.cases, self.wall_seconds
         );
+        if self.skipped_cases > 0 {
+            let _ = writeln!(
+                out,
+                "**{} scheduled cases were not started: the time budget ran out.** What follows covers the cases that ran.\n",
+                self.skipped_cases
+            );
+        }
 
         // The verdict first.
         let (pass, fail, inconclusive) = (
@@ -674,11 +683,21 @@ fn write_counterexample(
         "### `{}`: {} of a generated program ({})\n",
         case.id, case.check, case.family
     );
-    let _ = writeln!(
-        out,
-        "Shrunk from {} to {} assignments ({} candidates tried):\n",
-        c.original_size, c.size, c.shrink_steps
-    );
+    let _ = match &c.not_shrunk {
+        Some(why) if c.size == c.original_size => {
+            writeln!(out, "Not shrunk ({why}); {} assignments:\n", c.size)
+        }
+        Some(why) => writeln!(
+            out,
+            "Shrunk from {} to {} assignments ({} candidates tried), then stopped ({why}):\n",
+            c.original_size, c.size, c.shrink_steps
+        ),
+        None => writeln!(
+            out,
+            "Shrunk from {} to {} assignments ({} candidates tried):\n",
+            c.original_size, c.size, c.shrink_steps
+        ),
+    };
     let _ = writeln!(out, "```text\n{}```\n", case.program_text);
     let _ = writeln!(out, "- point: {}", vector(&case.point));
     match case.check.as_str() {
@@ -750,6 +769,7 @@ mod tests {
             size,
             original_size: 9,
             shrink_steps: 40,
+            not_shrunk: None,
             entry: Some(entry),
         };
         ConformanceReport {
@@ -772,6 +792,7 @@ mod tests {
             seed: 1,
             cases: 10,
             wall_seconds: 0.5,
+            skipped_cases: 0,
             report: &report,
             catalogue: &[],
             failures_dir: "out/failures",

@@ -180,6 +180,10 @@ pub struct Summary {
     pub failures: Vec<String>,
     /// Wall time of the run, in seconds.
     pub wall_seconds: f64,
+    /// Cases scheduled but not started because the time budget ran out
+    /// (their checks are in no file).
+    #[serde(default)]
+    pub skipped_cases: u64,
 }
 
 impl Summary {
@@ -371,6 +375,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary, ReportError> {
         shard: format!("merged from {} shards", shards.len()),
         failures,
         wall_seconds: summaries.iter().map(|s| s.wall_seconds).sum(),
+        skipped_cases: summaries.iter().map(|s| s.skipped_cases).sum(),
         ..first
     };
     merged.count(&records);

@@ -106,6 +106,7 @@ pub(crate) fn engine_named(name: &str) -> Result<Box<dyn Engine>, InputError> {
 pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
     let timeout = positive_seconds("--timeout", args.timeout)?;
     let deadline = crate::verify::deadline(args.time_budget)?;
+    crate::verify::check_cases(args.cases, Default::default())?;
     let mut suites = select_suites(&args.suites)?;
     let (engine, description): (Box<dyn Engine>, String) = match (&args.engine, &args.engine_cmd) {
         (Some(name), _) => {
@@ -191,6 +192,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         seed,
         cases: args.cases,
         wall_seconds: finished.wall,
+        skipped_cases: finished.outcome.skipped,
         report,
         catalogue: &catalogue,
         failures_dir: &failures_dir,

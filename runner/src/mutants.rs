@@ -55,6 +55,7 @@ fn table(lines: &[Line]) -> String {
 /// Runs the suites against every mutant.
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     let deadline = crate::verify::deadline(args.time_budget)?;
+    crate::verify::check_cases(args.cases, Default::default())?;
     let mut suites = select_suites(&args.suites)?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let corpus = corpus_for(None, args.corpus.as_deref(), &mut suites)?;

@@ -110,6 +110,26 @@ pub(crate) fn positive_seconds(flag: &str, s: f64) -> Result<Duration, InputErro
     }
 }
 
+/// The most generated cases one process runs: every record stays in memory
+/// until the run ends (about 37 KB a case with the four built-in engines).
+pub(crate) const MAX_CASES_PER_PROCESS: u64 = 250_000;
+
+/// Checks that `--cases` (split `shard.count` ways) fits one process.
+pub(crate) fn check_cases(cases: u64, shard: Shard) -> Result<(), InputError> {
+    let here = cases.div_ceil(shard.count.max(1));
+    if here <= MAX_CASES_PER_PROCESS {
+        return Ok(());
+    }
+    Err(InputError(format!(
+        "--cases {cases}{}: one process keeps every record in memory and takes at most {MAX_CASES_PER_PROCESS} cases; split the campaign with --shard K/N and join the outputs with `report merge`",
+        if shard.count > 1 {
+            format!(" in {} shards is {here} a shard", shard.count)
+        } else {
+            String::new()
+        }
+    )))
+}
+
 /// The deadline `--time-budget` sets (`None` without one), validated.
 pub(crate) fn deadline(time_budget: Option<f64>) -> Result<Option<Instant>, InputError> {
     time_budget
@@ -232,10 +252,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     }
     // Flags first, so a bad one is the only thing printed.
     let deadline = deadline(args.time_budget)?;
+    let shard = args.shard.unwrap_or_default();
+    check_cases(args.cases, shard)?;
     let engines = select_engines(&args.engines)?;
     let mut suites = select_suites(&args.suites)?;
     let seed = args.seed.unwrap_or_else(random_seed);
-    let shard = args.shard.unwrap_or_default();
     let corpus = corpus_for(args.replay.as_deref(), args.corpus.as_deref(), &mut suites)?;
     let config = ConformanceConfig {
         cases: args.cases,
@@ -361,6 +382,7 @@ pub(crate) fn execute(
         suites: suites.iter().map(|s| s.name().to_string()).collect(),
         failures: failure_files,
         wall_seconds: wall,
+        skipped_cases: outcome.skipped,
         ..Summary::default()
     };
     summary.count(&records);
@@ -435,10 +457,20 @@ pub(crate) fn print_findings(
             });
             match (counterexample, r.suite) {
                 (Some(c), _) => {
+                    let shrunk = match &c.not_shrunk {
+                        Some(why) if c.size == c.original_size => {
+                            format!("not shrunk ({why})")
+                        }
+                        Some(why) => format!(
+                            "shrunk from {} to {} assignments, then stopped ({why})",
+                            c.original_size, c.size
+                        ),
+                        None => {
+                            format!("shrunk from {} to {} assignments", c.original_size, c.size)
+                        }
+                    };
                     println!(
-                        "     shrunk from {} to {} assignments; replay: {command} --replay {}",
-                        c.original_size,
-                        c.size,
+                        "     {shrunk}; replay: {command} --replay {}",
                         out.join(format!("failures/{}.json", c.case.id)).display()
                     );
                     if verbose {

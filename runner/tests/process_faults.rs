@@ -64,8 +64,22 @@ fn faulted_record(fault: &str, timeout: Duration) -> Record {
         .filter(|(key, r)| clean.get(*key).is_none_or(|c| c.verdict != r.verdict))
         .map(|(_, r)| r)
         .collect();
-    assert_eq!(differing.len(), 1, "{fault}: {differing:#?}");
-    let hit = differing[0].clone();
+    // One fault, one failed record; after a timeout the rest of that case
+    // is not run (and says so), and nothing else changes.
+    let (failed, not_run): (Vec<&Record>, Vec<&Record>) =
+        differing.iter().partition(|r| r.verdict == "fail");
+    assert_eq!(failed.len(), 1, "{fault}: {differing:#?}");
+    let hit = failed[0].clone();
+    for r in &not_run {
+        assert_eq!(
+            (r.case.as_str(), r.verdict.as_str(), r.reason.as_str()),
+            (hit.case.as_str(), "inconclusive", "not_run_after_fault"),
+            "{fault}: {differing:#?}"
+        );
+    }
+    if fault != "hang" {
+        assert!(not_run.is_empty(), "{fault}: {differing:#?}");
+    }
     // Nothing else is lost: the faulted answer can only take its own primal
     // check with it.
     for key in clean.keys() {

@@ -24,6 +24,7 @@
 //! ```
 
 use crate::catalogue::{catalogue, Pitfall};
+use crate::fault_guard::{is_not_run, FaultGuard, NOT_RUN_REASON};
 use crate::generate::{case_tree, shrink, GenConfig, GeneratedCase};
 use crate::properties::{self, Property, PropertyOutcome};
 use adcheck_engines::{Differentiable, Engine, EngineError, Program};
@@ -106,6 +107,8 @@ pub struct ConformanceConfig {
     pub shard: Shard,
     /// Candidates tried when shrinking one failure.
     pub shrink_budget: usize,
+    /// Wall seconds one failure may spend shrinking.
+    pub shrink_seconds: f64,
     /// Saved cases to replay (the regression corpus).
     pub corpus: Vec<ReplayCase>,
     /// Stop starting new cases after this instant (a time budget); the cases
@@ -128,6 +131,7 @@ impl Default for ConformanceConfig {
             oracle: OracleConfig::default(),
             shard: Shard::default(),
             shrink_budget: 400,
+            shrink_seconds: 20.0,
             corpus: Vec::new(),
             deadline: None,
         }
@@ -329,6 +333,10 @@ pub struct Counterexample {
     pub original_size: usize,
     /// Candidates tried while shrinking.
     pub shrink_steps: usize,
+    /// Why shrinking stopped before it had tried every candidate, or was
+    /// not tried at all (a process fault, a time limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_shrunk: Option<String>,
     /// The failing entry of the shrunk case, when an oracle check failed.
     #[serde(default)]
     pub entry: Option<FailedEntry>,
@@ -630,6 +638,9 @@ pub fn judge(
     oracle: &Oracle,
     properties_too: bool,
 ) -> Vec<Record> {
+    // A misbehaving process costs one timeout per case, not one per call.
+    let guard = FaultGuard::new(engine);
+    let engine: &dyn Engine = &guard;
     let mut records: Vec<Record> = Vec::new();
     let case = &prepared.case;
     let (p, x) = (&case.program, &case.point);
@@ -647,6 +658,19 @@ pub fn judge(
         seconds,
         failed_entry: None,
     };
+    // A check the guard did not run; the first of them carries the fault
+    // that stopped the case when no record does (a property may have met
+    // it in a call whose result it ignores).
+    let not_run = |check: &str, records: &[Record]| {
+        let recorded = records
+            .iter()
+            .any(|r| r.verdict == "fail" && is_process_fault(&r.reason));
+        let (verdict, reason) = match guard.stopped() {
+            Some(fault) if !recorded => ("fail", fault),
+            _ => ("inconclusive", NOT_RUN_REASON.to_string()),
+        };
+        record(check, verdict.into(), None, None, reason, 0.0)
+    };
     let record_with = |check: &str, folded: Folded, seconds| {
         let (verdict, bits, ulps, reason, entry) = folded;
         Record {
@@ -654,6 +678,7 @@ pub fn judge(
             ..record(check, verdict, bits, ulps, reason, seconds)
         }
     };
+    let mut primal_error: Option<String> = None;
     for reference in &prepared.references {
         let check = reference.quantity.name();
         if matches!(reference.quantity, Quantity::Hvp(_)) && !engine.capabilities().hvp {
@@ -663,6 +688,12 @@ pub fn judge(
         // The primal, once per case, from the first quantity answered.
         let want_primal = wanted("primal") && !records.iter().any(|r| r.check == "primal");
         if !want_quantity && !want_primal {
+            continue;
+        }
+        if guard.stopped().is_some() {
+            if want_quantity {
+                records.push(not_run(check, &records));
+            }
             continue;
         }
         let start = Instant::now();
@@ -679,6 +710,10 @@ pub fn judge(
         }
         if want_quantity {
             let folded = match &answer {
+                Err(e) if is_not_run(e) => {
+                    let r = not_run(check, &records);
+                    (r.verdict, None, None, r.reason, None)
+                }
                 Err(e) => ("fail".into(), None, None, e.clone(), None),
                 Ok(got) => match oracle.judge(reference, &got.derivative) {
                     Ok(verdicts) => fold(&verdicts),
@@ -706,8 +741,26 @@ pub fn judge(
             };
             records.push(record_with("primal", folded, 0.0));
         }
+        if let (true, Err(e)) = (want_primal, &answer) {
+            if !is_not_run(e) && !is_process_fault(e) && primal_error.is_none() {
+                primal_error = Some(e.clone());
+            }
+        }
     }
-    if let Some(pitfall) = &prepared.pitfall {
+    // When every answer was an error the engine reported, the primal row
+    // is that error (a process fault is recorded once, on the quantity).
+    if let Some(e) = primal_error {
+        if !records.iter().any(|r| r.check == "primal") {
+            records.push(record_with(
+                "primal",
+                ("fail".into(), None, None, e, None),
+                0.0,
+            ));
+        }
+    }
+    if let (Some(_), Some(_)) = (&prepared.pitfall, guard.stopped()) {
+        records.push(not_run("expected", &records));
+    } else if let Some(pitfall) = &prepared.pitfall {
         let start = Instant::now();
         let answer = call(|| engine.gradient(p, x));
         let seconds = start.elapsed().as_secs_f64();
@@ -734,6 +787,12 @@ pub fn judge(
             if !wanted(property.name()) {
                 continue;
             }
+            if guard.stopped().is_some() {
+                let mut r = not_run(property.name(), &records);
+                r.suite = Suite::Properties;
+                records.push(r);
+                continue;
+            }
             let start = Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 properties::check(engine, property, p, x, &case.direction, &case.cotangent)
@@ -741,6 +800,12 @@ pub fn judge(
             .unwrap_or_else(|_| PropertyOutcome::Violated("engine panicked".into()));
             let seconds = start.elapsed().as_secs_f64();
             let (verdict, reason) = match outcome {
+                PropertyOutcome::Violated(why) if is_not_run(&why) => {
+                    let mut r = not_run(property.name(), &records);
+                    r.suite = Suite::Properties;
+                    records.push(r);
+                    continue;
+                }
                 PropertyOutcome::Holds => ("pass", String::new()),
                 PropertyOutcome::Violated(why) => ("fail", why),
                 PropertyOutcome::NotApplicable(_) => continue,
@@ -780,7 +845,27 @@ fn failing_record(
         .find(|r| r.check == check && r.verdict == "fail")
 }
 
-/// Shrinks the failure `failed` of generated case `index`.
+/// Whether a failure's evidence is a process fault (a crash, a timeout,
+/// garbage, a wrong id, a failed start), directly or inside a property's
+/// engine error.
+pub fn is_process_fault(reason: &str) -> bool {
+    let reason = reason.strip_prefix("engine error: ").unwrap_or(reason);
+    adcheck_engines::ProcessFault::ALL
+        .iter()
+        .any(|f| reason.starts_with(f.name()))
+}
+
+/// Process faults met while shrinking one failure after which shrinking
+/// stops (each one restarted the engine, and may have cost a timeout).
+const SHRINK_FAULTS: usize = 2;
+
+/// Shrinks the failure `failed` of generated case `index`: candidates are
+/// kept while they fail with the same meaning. A process fault is not
+/// shrunk (re-running a crashing or hanging engine hundreds of times would
+/// cost hundreds of timeouts): its case is saved as found. Shrinking stops
+/// early at [`ConformanceConfig::shrink_seconds`], at the run's deadline, or
+/// after a few candidates that faulted; [`Counterexample::not_shrunk`] says
+/// which.
 pub fn shrink_failure(
     engine: &dyn Engine,
     config: &ConformanceConfig,
@@ -791,13 +876,52 @@ pub fn shrink_failure(
 ) -> Counterexample {
     let mut tree = case_tree(&config.generator, config.seed, index);
     let original = tree.current();
-    let (small, steps) = shrink(
+    let meaning = failed.fail_meaning();
+    let started = Instant::now();
+    let mut stop: Option<String> = None;
+    if is_process_fault(&failed.reason) {
+        stop = Some("a process fault: saved as found, not shrunk by re-running the engine".into());
+    }
+    let mut faults = 0;
+    let mut judged = 0;
+    let mut best_failure: Option<Record> = None;
+    let (small, _) = shrink(
         tree.as_mut(),
-        |c| failing_record(engine, oracle, c, &failed.check, with_hvp).is_some(),
+        |c| {
+            if stop.is_none() {
+                if config.deadline.is_some_and(|d| Instant::now() >= d) {
+                    stop = Some("the time budget ran out".into());
+                } else if started.elapsed().as_secs_f64() >= config.shrink_seconds {
+                    stop = Some(format!(
+                        "the shrink time limit ({} s) was reached",
+                        config.shrink_seconds
+                    ));
+                }
+            }
+            if stop.is_some() {
+                return false;
+            }
+            judged += 1;
+            let Some(r) = failing_record(engine, oracle, c, &failed.check, with_hvp) else {
+                return false;
+            };
+            if is_process_fault(&r.reason) {
+                faults += 1;
+                if faults >= SHRINK_FAULTS {
+                    stop = Some(format!("{faults} candidates faulted the engine"));
+                }
+                return false;
+            }
+            let same = r.fail_meaning() == meaning;
+            if same {
+                best_failure = Some(r);
+            }
+            same
+        },
         config.shrink_budget,
     );
     // The evidence of the small case, not of the original.
-    let small_failure = failing_record(engine, oracle, &small, &failed.check, with_hvp);
+    let small_failure = best_failure.filter(|_| small != original);
     let entry = small_failure
         .as_ref()
         .map_or(failed.failed_entry, |r| r.failed_entry);
@@ -806,7 +930,8 @@ pub fn shrink_failure(
         entry,
         size: small.size(),
         original_size: original.size(),
-        shrink_steps: steps,
+        shrink_steps: judged,
+        not_shrunk: stop,
         case: ReplayCase {
             id: format!(
                 "{}-{}-{}-{}",

@@ -153,12 +153,16 @@ pub fn examine(engine: &dyn Engine, oracle: &Oracle, pitfall: &Pitfall) -> Pitfa
     }
 }
 
-/// [`examine`] over the whole catalogue, in catalogue order.
+/// [`examine`] over the whole catalogue, in catalogue order. An engine in
+/// another process that times out (or faults twice) is not asked again in
+/// this pass: the cases left answer with a "not run" error, so a hanging
+/// engine costs one timeout here, not one per case.
 pub fn examine_catalogue(engine: &dyn Engine, oracle: &Oracle) -> Vec<PitfallAnswer> {
     use rayon::prelude::*;
+    let guard = crate::fault_guard::FaultGuard::new(engine);
     catalogue()
         .par_iter()
-        .map(|p| examine(engine, oracle, p))
+        .map(|p| examine(&guard, oracle, p))
         .collect()
 }
 

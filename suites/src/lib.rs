@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod conformance;
 pub mod examine;
+pub mod fault_guard;
 pub mod generate;
 pub mod problems;
 pub mod properties;

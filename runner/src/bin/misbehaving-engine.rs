@@ -1,14 +1,21 @@
 //! Test support: the built-in reverse engine over the protocol, which breaks
-//! the protocol once on purpose, so tests can check that adcheck names the
-//! fault and carries on.
+//! the protocol on purpose, so tests can check that adcheck names the fault,
+//! carries on, and finishes in bounded time.
 //!
-//! `misbehaving-engine --fault KIND --at K [--once-file PATH]` behaves until
-//! the K-th `evaluate` message (counting from 1), then, for KIND:
-//! `crash` exits with status 3, `hang` stops answering, `garbage` prints a
-//! line that is not JSON, `wrong-id` answers with another id, `wrong-length`
-//! drops the last derivative entry, `none` behaves. With `--once-file`, only
-//! the process that creates PATH first misbehaves, so a pool of processes
-//! misbehaves exactly once between them.
+//! `misbehaving-engine --fault KIND --at K [--every] [--function F]
+//! [--once-file PATH] [--huge-line BYTES] [--stderr-bytes BYTES]` behaves
+//! until the K-th `evaluate` message (counting from 1; with `--function`,
+//! counting only evaluations of F), then, for KIND: `crash` exits with
+//! status 3, `hang` stops answering, `garbage` prints a line that is not
+//! JSON, `wrong-id` answers with another id, `wrong-length` drops the last
+//! derivative entry, `extra-fields` adds fields the protocol does not name
+//! (at the top level and inside `output`), `refuse` answers
+//! `success: false`, `none` behaves. With `--every`, every K-th such message
+//! misbehaves, not only the K-th. With `--once-file`, only the process that
+//! creates PATH first misbehaves, so a pool of processes misbehaves exactly
+//! once between them. `--huge-line BYTES` answers the first `evaluate` of
+//! every process with a line of that many bytes; `--stderr-bytes BYTES`
+//! writes that many bytes to standard error before every answer.
 
 use adcheck_engines::reverse::ReverseEngine;
 use adcheck_protocol::Server;
@@ -32,14 +39,28 @@ fn main() -> ExitCode {
         "garbage",
         "wrong-id",
         "wrong-length",
+        "extra-fields",
+        "refuse",
     ]
     .contains(&fault.as_str())
     {
         eprintln!("unknown fault `{fault}`");
         return ExitCode::from(2);
     }
-    let at: u64 = flag("--at").and_then(|k| k.parse().ok()).unwrap_or(1);
+    let at: u64 = flag("--at")
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let every = args.iter().any(|a| a == "--every");
+    let function = flag("--function");
     let once_file = flag("--once-file");
+    let huge_line: usize = flag("--huge-line")
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(0);
+    let stderr_bytes: usize = flag("--stderr-bytes")
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(0);
+    let mut first_evaluate = true;
 
     let engine = ReverseEngine;
     let mut server = Server::new(&engine);
@@ -49,9 +70,45 @@ fn main() -> ExitCode {
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
         let mut reply = server.respond(&line);
-        if line.contains("\"evaluate\"") {
+        let evaluate = line.contains("\"evaluate\"");
+        if evaluate && stderr_bytes > 0 {
+            let chunk = "e".repeat(stderr_bytes.min(1 << 16) - 1) + "\n";
+            let mut left = stderr_bytes;
+            let mut stderr = std::io::stderr().lock();
+            while left > 0 {
+                let n = left.min(chunk.len());
+                let _ = stderr.write_all(&chunk.as_bytes()[chunk.len() - n..]);
+                left -= n;
+            }
+        }
+        if evaluate && huge_line > 0 && first_evaluate {
+            first_evaluate = false;
+            let block = vec![b'x'; 1 << 20];
+            let mut left = huge_line;
+            while left > 0 {
+                let n = left.min(block.len());
+                if stdout.write_all(&block[..n]).is_err() {
+                    return ExitCode::SUCCESS;
+                }
+                left -= n;
+            }
+            if writeln!(stdout).and_then(|()| stdout.flush()).is_err() {
+                return ExitCode::SUCCESS;
+            }
+            continue;
+        }
+        let counted = evaluate
+            && function
+                .as_ref()
+                .is_none_or(|f| line.contains(&format!("\"function\":\"{f}\"")));
+        if counted {
             evaluations += 1;
-            let chosen = evaluations == at
+            let due = if every {
+                evaluations % at == 0
+            } else {
+                evaluations == at
+            };
+            let chosen = due
                 && once_file.as_ref().is_none_or(|path| {
                     std::fs::OpenOptions::new()
                         .write(true)
@@ -71,6 +128,23 @@ fn main() -> ExitCode {
                         let mut v: Value = serde_json::from_str(&reply).expect("own reply");
                         v["id"] = (v["id"].as_u64().unwrap_or(0) + 1000).into();
                         reply = v.to_string();
+                    }
+                    "extra-fields" => {
+                        let mut v: Value = serde_json::from_str(&reply).expect("own reply");
+                        v["comment"] = "a field adcheck does not know".into();
+                        if let Some(output) = v.get_mut("output") {
+                            output["device"] = "cpu".into();
+                        }
+                        reply = v.to_string();
+                    }
+                    "refuse" => {
+                        let v: Value = serde_json::from_str(&reply).expect("own reply");
+                        reply = serde_json::json!({
+                            "id": v["id"],
+                            "success": false,
+                            "error": "refused on purpose",
+                        })
+                        .to_string();
                     }
                     "wrong-length" => {
                         let mut v: Value = serde_json::from_str(&reply).expect("own reply");
