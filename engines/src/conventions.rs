@@ -195,10 +195,12 @@ fn select_extreme<T: Scalar>(a: &T, b: &T, want: Ordering) -> (T, T, T) {
 /// The value and derivative of `x^n` for an integer `n`.
 #[inline]
 pub fn powi<T: Scalar>(x: &T, n: i32) -> (T, T) {
-    let d = if n == 0 {
-        c(0.0)
-    } else {
-        c::<T>(f64::from(n)) * x.powi(n - 1)
+    let d = match n {
+        0 => c(0.0),
+        // n − 1 does not fit an i32 (it would wrap to i32::MAX), and
+        // x^(n−1) = x^n / x.
+        i32::MIN => c::<T>(f64::from(n)) * (x.powi(n) / x.clone()),
+        _ => c::<T>(f64::from(n)) * x.powi(n - 1),
     };
     (x.powi(n), d)
 }

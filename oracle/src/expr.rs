@@ -372,7 +372,15 @@ impl Graph {
             }
             Node::PowI(u, n) => {
                 let nn = self.constant(f64::from(n));
-                let p = self.powi(u, n - 1);
+                // n − 1 in i64: for n = −2³¹ it does not fit an i32, and
+                // u^(n−1) is then u^n / u (exact in MPFR, signs included).
+                let p = match i32::try_from(i64::from(n) - 1) {
+                    Ok(m) => self.powi(u, m),
+                    Err(_) => {
+                        let whole = self.powi(u, n);
+                        self.div(whole, u)
+                    }
+                };
                 let f = self.mul(nn, p);
                 self.mul(f, d[u as usize])
             }

@@ -519,3 +519,23 @@ fn symbolica_agrees_as_a_third_reference() {
         "{verdict:?}"
     );
 }
+
+/// The symbolic rule of `powi` takes `n − 1` in wide integers: for
+/// `n = −2³¹` the exponent does not fit an `i32`, and a wrapped rule (as the
+/// engines once had) gives `n·x^(2³¹ − 1)`, off by a factor `e⁴` here. The
+/// value checked against is Python's, `-2**31 * (1 + 2**-30)**-2147483649`
+/// (glibc's `pow`), an implementation that shares nothing with ours.
+#[test]
+fn powi_at_the_smallest_exponent_does_not_wrap() {
+    let p = Program::parse("input x\ny = powi x -2147483648\noutput y").unwrap();
+    let x = [1.0 + 2f64.powi(-30)];
+    let reference = Oracle::default()
+        .reference(&p, &x, &Quantity::Gradient)
+        .unwrap();
+    let got = reference.entries[0].rounded;
+    let python = -290630307.7480743;
+    assert!(
+        ((got - python) / python).abs() < 1e-15,
+        "{got:e} vs {python:e}"
+    );
+}

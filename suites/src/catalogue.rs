@@ -122,7 +122,8 @@ pub fn catalogue() -> Vec<Pitfall> {
         case("negative_base_integer_exponent", "negative_base", "(−2)³ via powf: ∂/∂a = 12", "input x\np = const 3\ny = powf x p\noutput y", &[-2.0], &[12.0]),
         case("negative_base_variable_exponent", "negative_base", "∂/∂b of aᵇ at a < 0 is NaN (ln of a negative)", "input a b\ny = powf a b\noutput y", &[-2.0, 3.0], &[12.0, nan]),
         case("powi_negative_base", "negative_base", "(−2)³ via powi", "input x\ny = powi x 3\noutput y", &[-2.0], &[12.0]),
-        // Large arguments.
+        // At 0, n·0^(n−1) = −2³¹·(+∞); the wrapped rule gives −2³¹·0^(2³¹−1) = −0.
+        case("powi_min_exponent", "integer_exponent", "n − 1 for n = −2³¹ wraps to 2³¹ − 1 in i32", "input x\ny = powi x -2147483648\noutput y", &[0.0], &[f64::NEG_INFINITY]),
         case("tanh_large", "large_argument", "1 − tanh² loses every bit; sech² keeps them", "input x\ny = tanh x\noutput y", &[20.0], &[1.0 / 20f64.cosh().powi(2)]),
         case("tanh_huge", "large_argument", "underflows to exactly 0", "input x\ny = tanh x\noutput y", &[400.0], &[0.0]),
         case("exp_large", "large_argument", "exp′ at 700 is finite", "input x\ny = exp x\noutput y", &[700.0], &[700f64.exp()]),
