@@ -61,6 +61,8 @@ struct Session {
     stdin: Option<ChildStdin>,
     replies: Receiver<String>,
     stderr: Arc<Mutex<VecDeque<String>>>,
+    /// Set when the process's stderr has been read to its end.
+    stderr_closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The longest reply line kept whole; a longer one is cut to this.
@@ -139,6 +141,8 @@ impl Session {
         });
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let writer = Arc::clone(&tail);
+        let stderr_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let closed = Arc::clone(&stderr_closed);
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stderr);
             while let Some(line) = read_capped_line(&mut reader, MAX_STDERR_LINE_BYTES) {
@@ -148,12 +152,14 @@ impl Session {
                 }
                 tail.push_back(line);
             }
+            closed.store(true, Ordering::Release);
         });
         Ok(Session {
             stdin: child.stdin.take(),
             child,
             replies,
             stderr: tail,
+            stderr_closed,
         })
     }
 
@@ -169,6 +175,14 @@ impl Session {
                 }
             })
             .unwrap_or_else(|| "still running, output closed".into());
+        // The last lines a crashing process wrote may still be in the pipe:
+        // let the reader reach the end (briefly) before quoting them.
+        for _ in 0..50 {
+            if self.stderr_closed.load(Ordering::Acquire) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let tail = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
         if tail.is_empty() {
             status
