@@ -42,8 +42,9 @@ pub enum Bug {
     LogsumexpUnstable,
     /// `sqrt′(0)` given as 0 instead of +∞.
     SqrtOriginConvention,
-    /// `abs′(0)` given as 1 (the sign bit of +0) instead of 0.
-    AbsOriginConvention,
+    /// `abs′` as `x/|x|`: NaN at 0, outside the generalized gradient
+    /// [−1, 1]. (`abs′(0) = 1`, JAX's choice, is admissible, not a bug.)
+    AbsOriginNaN,
     /// `atan2` at the origin gives 0 instead of NaN.
     Atan2OriginConvention,
     /// `atan2` partials by the naive `x/(x² + y²)`, which underflows or
@@ -67,8 +68,9 @@ pub enum Bug {
     QuotientRuleSign,
     /// `d(xⁿ) = n·xⁿ`: the exponent not lowered.
     PowiExponentNotLowered,
-    /// `relu′(0) = 1`.
-    ReluOriginConvention,
+    /// `relu′` through `(1 + x/|x|)/2`: NaN at 0, outside [0, 1].
+    /// (`relu′(0) = 1` is admissible, not a bug.)
+    ReluOriginNaN,
     /// `hypot′` at the origin by `a/h`: NaN.
     HypotOriginNaN,
     /// Forward over reverse without the cross term `∂(partial)·adjoint`.
@@ -99,7 +101,7 @@ impl Bug {
         Bug::PowZeroBaseNaN,
         Bug::LogsumexpUnstable,
         Bug::SqrtOriginConvention,
-        Bug::AbsOriginConvention,
+        Bug::AbsOriginNaN,
         Bug::Atan2OriginConvention,
         Bug::Atan2Naive,
         Bug::TieSendsNothing,
@@ -111,7 +113,7 @@ impl Bug {
         Bug::ZeroTangentPoisons,
         Bug::QuotientRuleSign,
         Bug::PowiExponentNotLowered,
-        Bug::ReluOriginConvention,
+        Bug::ReluOriginNaN,
         Bug::HypotOriginNaN,
         Bug::HvpMissingCrossTerm,
     ];
@@ -129,7 +131,7 @@ impl Bug {
             Bug::PowZeroBaseNaN => "pow-zero-base-nan",
             Bug::LogsumexpUnstable => "logsumexp-unstable",
             Bug::SqrtOriginConvention => "sqrt-origin-convention",
-            Bug::AbsOriginConvention => "abs-origin-convention",
+            Bug::AbsOriginNaN => "abs-origin-nan",
             Bug::Atan2OriginConvention => "atan2-origin-convention",
             Bug::Atan2Naive => "atan2-naive",
             Bug::TieSendsNothing => "tie-sends-nothing",
@@ -141,7 +143,7 @@ impl Bug {
             Bug::ZeroTangentPoisons => "zero-tangent-poisons",
             Bug::QuotientRuleSign => "quotient-rule-sign",
             Bug::PowiExponentNotLowered => "powi-exponent-not-lowered",
-            Bug::ReluOriginConvention => "relu-origin-convention",
+            Bug::ReluOriginNaN => "relu-origin-nan",
             Bug::HypotOriginNaN => "hypot-origin-nan",
             Bug::HvpMissingCrossTerm => "hvp-missing-cross-term",
         }
@@ -160,7 +162,7 @@ impl Bug {
             Bug::PowZeroBaseNaN => "pow with a zero base giving NaN",
             Bug::LogsumexpUnstable => "an unstable logsumexp backward",
             Bug::SqrtOriginConvention => "the sqrt convention broken at the origin",
-            Bug::AbsOriginConvention => "the abs convention broken at the origin",
+            Bug::AbsOriginNaN => "abs′ as x/|x|, NaN at the origin",
             Bug::Atan2OriginConvention => "the atan2 convention broken at the origin",
             Bug::Atan2Naive => "atan2 partials that underflow near the origin",
             Bug::TieSendsNothing => "min/max ties sending the whole adjoint nowhere",
@@ -172,7 +174,7 @@ impl Bug {
             Bug::ZeroTangentPoisons => "0·∞ poisoning through a zero tangent",
             Bug::QuotientRuleSign => "a wrong sign in the quotient rule",
             Bug::PowiExponentNotLowered => "the power rule without lowering the exponent",
-            Bug::ReluOriginConvention => "the relu convention broken at the origin",
+            Bug::ReluOriginNaN => "relu′ through x/|x|, NaN at the origin",
             Bug::HypotOriginNaN => "a norm's derivative NaN at the zero vector",
             Bug::HvpMissingCrossTerm => "a missing cross term in H·v",
         }

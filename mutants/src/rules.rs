@@ -10,8 +10,8 @@ pub fn unary(bug: Bug, op: UnaryOp, x: f64) -> (f64, f64) {
     match (bug, op) {
         (Bug::CosSignFlipped, UnaryOp::Cos) => (v, -d),
         (Bug::SqrtOriginConvention, UnaryOp::Sqrt) if x == 0.0 => (v, 0.0),
-        (Bug::AbsOriginConvention, UnaryOp::Abs) if x == 0.0 => (v, 1.0),
-        (Bug::ReluOriginConvention, UnaryOp::Relu) if x == 0.0 => (v, 1.0),
+        (Bug::AbsOriginNaN, UnaryOp::Abs) => (v, x / x.abs()),
+        (Bug::ReluOriginNaN, UnaryOp::Relu) => (v, (1.0 + x / x.abs()) / 2.0),
         (Bug::Log1pNaive, UnaryOp::Log1p) => ((1.0 + x).ln(), d),
         (Bug::Expm1Naive, UnaryOp::Expm1) => (x.exp() - 1.0, d),
         (Bug::TanhNaive, UnaryOp::Tanh) => (v, 1.0 - v * v),

@@ -543,7 +543,16 @@ impl Graph {
                 let r = self.mul(b, db);
                 let num = self.add(l, r);
                 let q = self.div(num, value);
-                self.select(Cmp::Eq, value, zero, zero, q)
+                // At the origin the convention is 0, and the one-sided
+                // values (a·da + b·db)/|(a, b)| fill [−r, r] with
+                // r = |(da, db)| (Cauchy–Schwarz): the nested selects carry
+                // r and −r as branches a tie may take (they never differ
+                // from 0 in an ordinary evaluation).
+                let bound = self.binary(BinaryOp::Hypot, da, db);
+                let minus = self.neg(bound);
+                let edges = self.select(Cmp::Eq, value, zero, bound, minus);
+                let at_origin = self.select(Cmp::Eq, value, zero, zero, edges);
+                self.select(Cmp::Eq, value, zero, at_origin, q)
             }
         }
     }
@@ -575,6 +584,20 @@ impl Graph {
         inputs: &[S],
         fixed: &[Option<S>],
     ) -> Vec<Option<S>> {
+        self.evaluate_choosing(plan, inputs, fixed, &HashMap::new())
+    }
+
+    /// Like [`evaluate_with`](Graph::evaluate_with), but the `Select` nodes
+    /// named in `choices` take their `t` branch (`true`) or their `f`
+    /// branch (`false`) whatever their comparison says: the one-sided
+    /// derivatives at a tie.
+    pub fn evaluate_choosing<S: Scalar>(
+        &self,
+        plan: &Plan,
+        inputs: &[S],
+        fixed: &[Option<S>],
+        choices: &HashMap<NodeId, bool>,
+    ) -> Vec<Option<S>> {
         let mut values: Vec<Option<S>> =
             vec![None; plan.order.last().map_or(0, |&l| l as usize + 1)];
         for &id in &plan.order {
@@ -594,11 +617,11 @@ impl Graph {
                     S::logsumexp(&xs)
                 }
                 Node::Select(cmp, [a, b, t, f]) => {
-                    let holds = match cmp {
+                    let holds = choices.get(&id).copied().unwrap_or_else(|| match cmp {
                         Cmp::Lt => get(a).lt(get(b)),
                         Cmp::Le => get(a).le(get(b)),
                         Cmp::Eq => get(a).eq_primal(get(b)),
-                    };
+                    });
                     get(if holds { t } else { f }).clone()
                 }
             };

@@ -17,20 +17,65 @@
 //!
 //! # Reading a verdict
 //!
-//! - **Pass** `{ bits_correct, ulps }`: the engine is within the tolerance
-//!   of the correctly rounded reference. `bits_correct` counts the leading
-//!   bits it reproduces (53 = correctly rounded or better); `ulps` is its
-//!   distance in units in the last place.
-//! - **Fail** `{ expected, got, evidence }`: outside the tolerance while the
-//!   references agree (or, at a kink, the engine differs from the declared
-//!   convention). The evidence gives the MPFR value, the finite-difference
-//!   estimate with its error bound, the tolerance and the symbolic formula.
+//! - **Pass** `{ bits_correct, ulps }`: the derivative is one value here
+//!   and the engine is within the tolerance of the correctly rounded
+//!   reference. `bits_correct` counts the leading bits it reproduces (53 =
+//!   correctly rounded or better); `ulps` is its distance in units in the
+//!   last place.
+//! - **Convention** `{ got, admissible, declared }`: the derivative is not
+//!   one value here and the answer is admissible; [`Admissible`] says which
+//!   set it fell in (below). `declared` is adcheck's own convention there.
+//! - **Fail** `{ miss, expected, got, evidence }`: [`Miss::Wrong`] when no
+//!   admissible value is near the answer; [`Miss::Inaccurate`] when the
+//!   answer keeps at least [`OracleConfig::inaccurate_bits`] (20) correct
+//!   bits but misses the tolerance (a lossy formula such as `1 − tanh²`).
+//!   The evidence gives the MPFR value, the finite-difference estimate with
+//!   its error bound, the tolerance, the admissible set where there is one,
+//!   and the symbolic formula.
 //! - **Inconclusive** `{ reason }`: neither can be claimed, for a named
 //!   [`InconclusiveReason`]: a branch switch (the `f64` evaluation takes
-//!   another path than the exact one), a domain edge (inside the stencil, or
-//!   an intermediate at a singular point, where the reference may be NaN), a primal that is not finite, an
-//!   ill-conditioned primal (the engine's error is the program's), or the
-//!   references disagreeing.
+//!   another path than the exact one), a domain edge (the stencil leaves
+//!   the domain, or an intermediate sits at a singular point, and the
+//!   answer is finite while the reference cannot single out a value), a
+//!   primal that is not finite, an ill-conditioned primal (the engine's
+//!   error is the program's), or the references disagreeing.
+//!
+//! # Where the derivative is not one value
+//!
+//! The symbolic rules encode the declared conventions with `Select` nodes
+//! (`abs`, `relu`, `min`/`max`, `hypot` at the origin, the special cases of
+//! `powf`). At a point where a `Select`'s two operands are exactly equal in
+//! MPFR (a tie), each of its branches is a one-sided derivative. The oracle
+//! evaluates each entry under every choice of branch at the ties it depends
+//! on (up to 2¹⁰ choices; NaN choices left out) and keeps the smallest and
+//! largest value ([`Entry::admissible`]). When they differ, any answer
+//! between them, within the tolerance, is a convention
+//! ([`Admissible::Generalized`]) and any other is wrong, whatever the
+//! finite differences say (at a kink a central stencil "confirms" only one
+//! subgradient). `hypot`'s rule carries `±|(da, db)|` as extra branches at
+//! the origin, so a norm's admissible values there fill `[−r, r]` entry by
+//! entry.
+//!
+//! For first derivatives an entry is multilinear in the choices (each
+//! operation's partial appears once along each path), so the range is
+//! exactly what the chain rule gives over the operations' generalized
+//! gradients — an outer bound of the Clarke generalized gradient's
+//! projection, and the set of answers an AD engine may produce with any
+//! valid choice at each kink. Limits: the per-entry range is a box (a
+//! gradient `[1, 1]` for `max(x, y)` at a tie passes though it lies off the
+//! segment); for second derivatives choices at one tie are enumerated
+//! independently per `Select`, a looser outer bound; and a tie is exact
+//! equality in MPFR, so points a rounding away from a kink are judged as the
+//! smooth points they are.
+//!
+//! Where the exact rule gives ±∞ and the finite differences cannot settle
+//! on a finite value (`√`, `x^½` at 0, `∛` at 0, `asin` at 1), the
+//! derivative diverges: that infinity is admissible
+//! ([`Admissible::OneSidedLimit`]), NaN is admissible
+//! ([`Admissible::Undefined`]), and a finite value is wrong. Where the
+//! exact reference is NaN at a singular point, a non-finite answer is
+//! admissible and a finite one is inconclusive (a smooth composite such as
+//! `√(x − x)` may have a derivative there the rules cannot see).
 //!
 //! The tolerance is mixed: `|got − r| ≤ ε·(relative·|r| + per_op·L·M) + 4·C`
 //! where `r` is the exact reference, `L` the program length, `M` the sum over
@@ -71,7 +116,7 @@ pub use expr::{Cmp, Graph, Node, NodeId, Plan};
 pub use fd::{FdConfig, FdEstimate, FdStatus};
 pub use logged::{with_branch_log, Logged};
 pub use mp::{precision, with_precision, Mp, DEFAULT_PRECISION};
-pub use verdict::{bits_correct, ulp_of, ulps, InconclusiveReason, Verdict};
+pub use verdict::{bits_correct, ulp_of, ulps, Admissible, InconclusiveReason, Miss, Verdict};
 
 use adcheck_engines::{Differentiable, Program, Scalar};
 use rug::Float;
@@ -154,6 +199,9 @@ pub struct OracleConfig {
     pub per_op: f64,
     /// A primal that has lost more bits than this in `f64` is ill-conditioned.
     pub ill_conditioned_bits: f64,
+    /// A failed answer with at least this many correct bits is
+    /// [`Miss::Inaccurate`] (right formula, bits lost), not wrong.
+    pub inaccurate_bits: f64,
     /// Seed for the random directions of the finite-difference cross-check.
     pub seed: u64,
 }
@@ -166,6 +214,7 @@ impl Default for OracleConfig {
             relative: 4.0,
             per_op: 2.0,
             ill_conditioned_bits: 8.0,
+            inaccurate_bits: 20.0,
             seed: 0x5eed,
         }
     }
@@ -227,6 +276,14 @@ pub struct Entry {
     /// error bound (for a cross-check along a random direction, the
     /// directional value).
     pub fd: Option<(f64, f64)>,
+    /// Where operations the entry depends on sit at a tie (a kink of
+    /// `abs`/`relu`, a tie of `min`/`max`, `hypot` at the origin, the
+    /// special cases of `powf`): the smallest and largest value the entry
+    /// takes over every choice of branch at those ties, rounded outwards.
+    /// When they differ the derivative is not one value here (see
+    /// [`Admissible::Generalized`]); `None` when nothing is tied, or when
+    /// the ties are too many to enumerate.
+    pub admissible: Option<(f64, f64)>,
     node: NodeId,
 }
 
@@ -284,6 +341,86 @@ impl Reference {
     pub fn formula(&self, k: usize, limit: usize) -> String {
         self.graph.formula(self.entries[k].node, limit)
     }
+}
+
+/// Ties this many or fewer are enumerated (2^k evaluations per entry).
+const MAX_TIES: usize = 10;
+
+/// For each entry root, the range of its value over every choice of branch
+/// at the `Select` nodes it depends on whose comparison is a tie at the
+/// point (see [`Entry::admissible`]); NaN choices are left out.
+fn admissible_ranges(
+    graph: &Graph,
+    plan: &Plan,
+    values: &[Option<Mp>],
+    inputs: &[Mp],
+    roots: &[NodeId],
+) -> Vec<Option<(f64, f64)>> {
+    let tied: Vec<NodeId> = plan
+        .nodes()
+        .iter()
+        .copied()
+        .filter(|&id| match graph.node(id) {
+            Node::Select(_, [a, b, _, _]) => match (&values[*a as usize], &values[*b as usize]) {
+                (Some(a), Some(b)) => a.0.is_finite() && a.0 == b.0,
+                _ => false,
+            },
+            _ => false,
+        })
+        .collect();
+    roots
+        .iter()
+        .map(|&root| {
+            if tied.is_empty() {
+                return None;
+            }
+            let own = graph.plan(&[root]);
+            let ties: Vec<NodeId> = own
+                .nodes()
+                .iter()
+                .copied()
+                .filter(|id| tied.contains(id))
+                .collect();
+            if ties.is_empty() || ties.len() > MAX_TIES {
+                return None;
+            }
+            let mut lo: Option<Float> = None;
+            let mut hi: Option<Float> = None;
+            for mask in 0u32..1 << ties.len() {
+                let choices: std::collections::HashMap<NodeId, bool> = ties
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &id)| (id, mask >> i & 1 == 1))
+                    .collect();
+                let v = graph.evaluate_choosing(&own, inputs, &[], &choices);
+                let Some(v) = v[root as usize].as_ref().map(|v| v.0.clone()) else {
+                    continue;
+                };
+                if v.is_nan() {
+                    continue;
+                }
+                if lo.as_ref().is_none_or(|l| v < *l) {
+                    lo = Some(v.clone());
+                }
+                if hi.as_ref().is_none_or(|h| v > *h) {
+                    hi = Some(v);
+                }
+            }
+            let (lo, hi) = (lo?, hi?);
+            // Choices that agree to the working precision (formulas equal
+            // in value, rounded differently) are one value.
+            let spread = Float::with_val(lo.prec(), &hi - &lo).to_f64();
+            let scale = lo.to_f64().abs().max(hi.to_f64().abs());
+            if spread <= scale * 2f64.powi(24 - lo.prec() as i32) {
+                let v = lo.to_f64();
+                return Some((v, v));
+            }
+            Some((
+                lo.to_f64_round(rug::float::Round::Down),
+                hi.to_f64_round(rug::float::Round::Up),
+            ))
+        })
+        .collect()
 }
 
 /// The oracle: computes [`Reference`]s and judges engines against them.
@@ -801,6 +938,7 @@ impl Oracle {
         #[cfg(not(feature = "symbolica"))]
         let third: Option<Vec<f64>> = None;
 
+        let admissible = admissible_ranges(&graph, &roots_plan, &values, &x_mp, &plan.roots);
         let entries = plan
             .roots
             .iter()
@@ -832,6 +970,7 @@ impl Oracle {
                     magnitude: magnitudes[k],
                     support: support[k],
                     fd: fd_seen[k],
+                    admissible: admissible[k],
                     node,
                 }
             })
@@ -924,6 +1063,7 @@ impl Oracle {
                     }
                 } else {
                     Verdict::Fail {
+                        miss: self.miss(bits),
                         expected: r,
                         got: g,
                         bits_correct: bits,
@@ -971,6 +1111,16 @@ impl Oracle {
             + 4.0 * f64::from_bits(1)
     }
 
+    /// Wrong, or inaccurate when the answer keeps
+    /// [`OracleConfig::inaccurate_bits`] correct bits.
+    fn miss(&self, bits_correct: f64) -> Miss {
+        if bits_correct >= self.config.inaccurate_bits {
+            Miss::Inaccurate
+        } else {
+            Miss::Wrong
+        }
+    }
+
     fn judge_entry(&self, reference: &Reference, k: usize, got: f64) -> Verdict {
         let entry = &reference.entries[k];
         let inconclusive = |reason, detail: String| Verdict::Inconclusive { reason, detail };
@@ -980,7 +1130,46 @@ impl Oracle {
                 format!("outputs {:?}", reference.primal),
             );
         }
+        let convention = |admissible| Verdict::Convention {
+            got,
+            admissible,
+            declared: entry.rounded,
+        };
+        // The derivative diverges (√, x^½, ∛ at 0, asin at 1): the exact
+        // rule gives ±∞ and the finite differences cannot confirm a finite
+        // value (the stencil leaves the domain, or its estimates blow up).
+        // Its one-sided limit is that infinity, and a finite answer is made
+        // up. (Where the differences do settle on a finite value, the
+        // infinity is MPFR's rounding — 1 − tanh²(u) = 0 for a large u —
+        // and the references disagree.)
+        let diverges = entry.exact.is_infinite()
+            && matches!(
+                entry.support,
+                Support::DomainEdge | Support::Unconfirmed | Support::Kink
+            );
+        if diverges {
+            return if got == entry.rounded {
+                convention(Admissible::OneSidedLimit(got))
+            } else if got.is_nan() {
+                convention(Admissible::Undefined)
+            } else {
+                Verdict::Fail {
+                    miss: Miss::Wrong,
+                    expected: entry.rounded,
+                    got,
+                    bits_correct: 0.0,
+                    evidence: format!(
+                        "the derivative diverges here (one-sided limit {:e}), got {got:e}; symbolic: {}",
+                        entry.rounded,
+                        reference.formula(k, 300)
+                    ),
+                }
+            };
+        }
         if reference.singular && entry.exact.is_nan() {
+            if !got.is_finite() {
+                return convention(Admissible::Undefined);
+            }
             return inconclusive(
                 InconclusiveReason::DomainEdge,
                 "the reference is NaN: an intermediate sits at a singular point".into(),
@@ -1003,6 +1192,16 @@ impl Oracle {
             );
         }
         let tolerance = self.tolerance(reference, entry);
+        // Several values where operations sit at a tie: any of them, or any
+        // value between (the chain rule over sets), is admissible.
+        let multi_valued = entry.admissible.filter(|(lo, hi)| lo < hi);
+        if let Some((lo, hi)) = multi_valued {
+            // (An infinite end admits its infinity: relu(√x) at 0 has the
+            // one-sided derivatives 0 and +∞.)
+            if got >= lo - tolerance && got <= hi + tolerance {
+                return convention(Admissible::Generalized { lo, hi });
+            }
+        }
         let within = |r: &Float, tolerance: f64| {
             let rounded = r.to_f64();
             if r.is_nan() || got.is_nan() {
@@ -1018,8 +1217,9 @@ impl Oracle {
         };
         // Exact, or exact on the engine's own f64 primal values (then the
         // gap to the exact value is the program's conditioning, not a bug).
-        let within = within(&entry.exact, tolerance)
-            || within(&entry.on_f64_path, self.path_tolerance(reference, entry));
+        let within = multi_valued.is_none()
+            && (within(&entry.exact, tolerance)
+                || within(&entry.on_f64_path, self.path_tolerance(reference, entry)));
         let bits = bits_correct(got, &entry.exact);
         if within {
             return Verdict::Pass {
@@ -1032,8 +1232,15 @@ impl Oracle {
                 Some((v, e)) => format!("finite differences {v:e} ± {e:.1e}"),
                 None => "no finite differences".to_string(),
             };
+            let set = match multi_valued {
+                Some((lo, hi)) => format!(
+                    "outside every admissible value [{lo:e}, {hi:e}] (a kink or tie; the declared convention is {:e}); ",
+                    entry.rounded
+                ),
+                None => String::new(),
+            };
             format!(
-                "expected {:e} (MPFR {:.40}), got {got:e}; tolerance {tolerance:.2e}; {fd} ({:?}); symbolic: {}",
+                "{set}expected {:e} (MPFR {:.40}), got {got:e}; tolerance {tolerance:.2e}; {fd} ({:?}); symbolic: {}",
                 entry.rounded,
                 entry.exact,
                 entry.support,
@@ -1086,7 +1293,9 @@ impl Oracle {
                 ),
             );
         }
-        if reference.singular {
+        // (Where the admissible set is known, a singular intermediate — the
+        // 0/0 of a norm's rule at the origin — decides nothing.)
+        if reference.singular && multi_valued.is_none() {
             return inconclusive(
                 InconclusiveReason::DomainEdge,
                 format!(
@@ -1095,6 +1304,13 @@ impl Oracle {
                 ),
             );
         }
+        let fail = |miss| Verdict::Fail {
+            miss,
+            expected: entry.rounded,
+            got,
+            bits_correct: bits,
+            evidence: evidence(),
+        };
         match entry.support {
             Support::Disagreement | Support::Unconfirmed => {
                 inconclusive(InconclusiveReason::OracleDisagreement, evidence())
@@ -1106,12 +1322,10 @@ impl Oracle {
                     format!("the f64 primal lost {:.1} bits", reference.lost_bits),
                 )
             }
-            Support::Kink | Support::Confirmed => Verdict::Fail {
-                expected: entry.rounded,
-                got,
-                bits_correct: bits,
-                evidence: evidence(),
-            },
+            // Outside every admissible value at a kink: wrong, however many
+            // bits it shares with the declared convention.
+            Support::Kink | Support::Confirmed if multi_valued.is_some() => fail(Miss::Wrong),
+            Support::Kink | Support::Confirmed => fail(self.miss(bits)),
         }
     }
 }

@@ -53,6 +53,60 @@ impl fmt::Display for InconclusiveReason {
     }
 }
 
+/// What kind of miss a failed entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Miss {
+    /// No admissible value is near the answer: a formula bug.
+    Wrong,
+    /// The answer is the derivative to within a loose bound (at least
+    /// [`OracleConfig::inaccurate_bits`](crate::OracleConfig) correct
+    /// bits) but loses bits beyond the rounding scale: a lossy formula.
+    Inaccurate,
+}
+
+impl Miss {
+    /// `"wrong"` or `"inaccurate"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Miss::Wrong => "wrong",
+            Miss::Inaccurate => "inaccurate",
+        }
+    }
+}
+
+/// The set an answer fell in where the derivative is not one value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Admissible {
+    /// At a kink or a tie: the values the chain rule gives over every
+    /// choice of one-sided derivative at the tied operations (for first
+    /// derivatives the generalized gradient's projection on this entry, or
+    /// an outer bound of it), from `lo` to `hi`.
+    Generalized {
+        /// The smallest admissible value.
+        lo: f64,
+        /// The largest admissible value.
+        hi: f64,
+    },
+    /// The derivative diverges here (a domain edge such as `√` at 0) and
+    /// the answer is that one-sided limit.
+    OneSidedLimit(f64),
+    /// The derivative is undefined here and the answer is not finite.
+    Undefined,
+}
+
+impl Admissible {
+    /// A short description for reports and `cases.csv`.
+    pub fn describe(&self) -> String {
+        match self {
+            Admissible::Generalized { lo, hi } => {
+                format!("generalized gradient [{lo:e}, {hi:e}]")
+            }
+            Admissible::OneSidedLimit(v) => format!("one-sided limit {v:e}"),
+            Admissible::Undefined => "undefined here, non-finite answer".into(),
+        }
+    }
+}
+
 /// The oracle's judgement of one derivative entry.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
@@ -64,9 +118,21 @@ pub enum Verdict {
         /// last place.
         ulps: f64,
     },
-    /// Outside the tolerance, with references that agree (or a declared
-    /// convention at a kink).
+    /// The derivative is not one value here (a kink, a tie, a domain edge)
+    /// and the answer is admissible.
+    Convention {
+        /// The engine's value.
+        got: f64,
+        /// The set it fell in.
+        admissible: Admissible,
+        /// The declared convention's value, beside the set.
+        declared: f64,
+    },
+    /// Outside the tolerance, with references that agree (or outside every
+    /// admissible value where the derivative is not one value).
     Fail {
+        /// Wrong or merely inaccurate.
+        miss: Miss,
         /// The reference rounded to `f64`.
         expected: f64,
         /// The engine's value.
@@ -87,10 +153,11 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// `"pass"`, `"fail"` or `"inconclusive"`.
+    /// `"pass"`, `"convention"`, `"fail"` or `"inconclusive"`.
     pub fn kind(&self) -> &'static str {
         match self {
             Verdict::Pass { .. } => "pass",
+            Verdict::Convention { .. } => "convention",
             Verdict::Fail { .. } => "fail",
             Verdict::Inconclusive { .. } => "inconclusive",
         }

@@ -6,7 +6,7 @@ use adcheck_engines::ops::{BinaryOp, UnaryOp};
 use adcheck_engines::reverse::ReverseEngine;
 use adcheck_engines::{Differentiable, Engine, Instr, Program, Scalar};
 use adcheck_oracle::fd::{directional, FdConfig, FdStatus};
-use adcheck_oracle::{InconclusiveReason, Mp, Oracle, Quantity, Support, Verdict};
+use adcheck_oracle::{InconclusiveReason, Miss, Mp, Oracle, Quantity, Support, Verdict};
 use rug::Float;
 
 /// Bits on which `a` and `b` agree, relative to `b`.
@@ -345,20 +345,43 @@ fn correct_engines_are_never_failed_at_kinks_and_edges() {
             }
         }
     }
-    // The conventions are checked, not just waved through: most kinks pass.
-    assert!(reasons["pass"] >= 30, "{reasons:?}");
+    // The kinks and edges are decided, not waved through: most of them
+    // are conventions (the derivative is not one value there), none is
+    // left at domain_edge, and the smooth entries beside them pass.
+    assert!(reasons["convention"] >= 30, "{reasons:?}");
+    assert!(reasons["pass"] >= 10, "{reasons:?}");
+    assert!(
+        !reasons.contains_key(InconclusiveReason::DomainEdge.name()),
+        "{reasons:?}"
+    );
     assert!(reasons.contains_key(InconclusiveReason::PrimalNotFinite.name()));
 }
 
 #[test]
-fn a_broken_convention_at_a_kink_is_a_fail() {
-    // An answer of 1 for abs′(0) contradicts the declared convention (0).
+fn another_subgradient_at_a_kink_is_a_convention_and_a_value_outside_is_wrong() {
     let p = Program::parse("input x\ny = abs x\noutput y").unwrap();
     let oracle = Oracle::default();
     let reference = oracle.reference(&p, &[0.0], &Quantity::Gradient).unwrap();
     assert_eq!(reference.entries[0].support, Support::Kink);
-    assert!(oracle.judge(&reference, &[1.0]).unwrap()[0].is_fail());
-    assert!(oracle.judge(&reference, &[0.0]).unwrap()[0].is_pass());
+    assert_eq!(reference.entries[0].admissible, Some((-1.0, 1.0)));
+    // JAX's abs′(0) = 1 and the declared 0 are both admissible.
+    for admissible in [1.0, 0.0, -1.0, 0.25] {
+        let verdict = &oracle.judge(&reference, &[admissible]).unwrap()[0];
+        assert_eq!(verdict.kind(), "convention", "{admissible}: {verdict:?}");
+    }
+    for wrong in [1.5, -2.0, f64::NAN] {
+        let verdict = &oracle.judge(&reference, &[wrong]).unwrap()[0];
+        assert!(
+            matches!(
+                verdict,
+                Verdict::Fail {
+                    miss: Miss::Wrong,
+                    ..
+                }
+            ),
+            "{wrong}: {verdict:?}"
+        );
+    }
 }
 
 #[test]

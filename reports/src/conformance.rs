@@ -119,8 +119,9 @@ impl ConformanceDocument<'_> {
         }
 
         // The verdict first.
-        let (pass, fail, inconclusive) = (
+        let (pass, convention, fail, inconclusive) = (
             report.count("pass"),
+            report.count("convention"),
             report.count("fail"),
             report.count("inconclusive"),
         );
@@ -135,7 +136,7 @@ impl ConformanceDocument<'_> {
         let _ = writeln!(out, "## Summary\n");
         let _ = writeln!(
             out,
-            "- {} checks: **{pass} pass, {fail} fail, {inconclusive} inconclusive** ({:.2}% inconclusive).",
+            "- {} checks: **{pass} pass, {convention} convention, {fail} fail, {inconclusive} inconclusive** ({:.2}% inconclusive; a convention is an admissible answer where the derivative is not one value).",
             report.records.len(),
             100.0 * report.inconclusive_share()
         );
@@ -156,11 +157,11 @@ impl ConformanceDocument<'_> {
         };
         let _ = writeln!(
             out,
-            "- Failed checks outside the catalogue's expectations: {} wrong (confirmed by MPFR), {} consistency violations, {} errors or faults, {} other conventions at kinks; {} shrunk counterexamples below.",
+            "- Failed checks outside the catalogue's expectations: {} wrong, {} inaccurate (the right value to a loose bound, bits lost beyond the rounding scale), {} consistency violations, {} errors or faults; {} shrunk counterexamples below.",
             failed(FailKind::Wrong),
+            failed(FailKind::Inaccurate),
             failed(FailKind::Consistency),
             failed(FailKind::Error),
-            failed(FailKind::Convention),
             report.counterexamples.len()
         );
         if !faults.is_empty() {
@@ -258,8 +259,13 @@ impl ConformanceDocument<'_> {
         for (kind, title, blurb) in [
             (
                 FailKind::Wrong,
-                "Wrong derivatives (confirmed by MPFR)",
-                "Both MPFR references (symbolic and finite differences) agree on the expected value; the engine's answer lies outside the tolerance.",
+                "Wrong derivatives",
+                "No admissible value is near the engine's answer: both MPFR references (symbolic and finite differences) agree on the expected value, or at a kink the answer lies outside every value the chain rule admits there.",
+            ),
+            (
+                FailKind::Inaccurate,
+                "Inaccurate derivatives",
+                "The right value to a loose bound (at least 20 correct bits), but with bits lost beyond the rounding scale: a lossy formula, not a wrong one. These fail a run only under --min-bits.",
             ),
             (
                 FailKind::Consistency,
@@ -271,17 +277,12 @@ impl ConformanceDocument<'_> {
                 "Errors and protocol faults",
                 "The engine failed to answer: an error, a panic, an answer of the wrong length, or (for a process) a crash, a timeout, garbage or a wrong id.",
             ),
-            (
-                FailKind::Convention,
-                "Other conventions at kinks, outside the catalogue",
-                "At a kink the derivative is a choice; the engine's differs from the declared one. Not a wrong derivative.",
-            ),
         ] {
             let catalogue_cases: &[&PitfallAnswer] = if kind == FailKind::Wrong { &wrong } else { &[] };
             let counterexamples: Vec<_> = report
                 .counterexamples
                 .iter()
-                .filter(|c| classify(&c.case.check, &c.case.evidence) == kind)
+                .filter(|c| kind_of_counterexample(c) == kind)
                 .collect();
             let records: Vec<&Record> = report
                 .records
@@ -326,7 +327,7 @@ impl ConformanceDocument<'_> {
     pub fn findings(&self) -> Vec<Finding> {
         let mut groups: Vec<(String, Vec<&Counterexample>)> = Vec::new();
         for c in &self.report.counterexamples {
-            if classify(&c.case.check, &c.case.evidence) != FailKind::Wrong {
+            if kind_of_counterexample(c) != FailKind::Wrong {
                 continue;
             }
             let key = operations(&c.case.program);
@@ -419,11 +420,12 @@ impl ConformanceDocument<'_> {
             out.push('\n');
         }
         let differing = self.answers(PitfallOutcome::OtherConvention);
+        let _ = wrong;
         let kinks = self
             .report
             .records
             .iter()
-            .filter(|r| r.verdict == "fail" && self.finding(r, wrong) == FailKind::Convention)
+            .filter(|r| r.verdict == "convention" && !r.case.starts_with("cat-"))
             .count();
         if !differing.is_empty() || kinks > 0 {
             let _ = writeln!(out, "## Conventions that differ from the declared ones\n");
@@ -447,7 +449,7 @@ impl ConformanceDocument<'_> {
             if kinks > 0 {
                 let _ = writeln!(
                     out,
-                    "{kinks} failed checks of generated programs sit at a kink, where the reference is the declared convention (listed below).\n"
+                    "{kinks} checks of generated programs sit at a kink, a tie or a domain edge and answered an admissible value (verdict `convention` in cases.csv, with the admissible set).\n"
                 );
             }
         }
@@ -470,14 +472,9 @@ impl ConformanceDocument<'_> {
             return FailKind::Catalogue;
         }
         if let Some(c) = self.counterexample_of(r) {
-            return classify(&c.case.check, &c.case.evidence);
+            return kind_of_counterexample(c);
         }
-        let kind = classify(&r.check, &r.reason);
-        if r.case.starts_with("cat-") && kind == FailKind::Convention {
-            FailKind::Catalogue
-        } else {
-            kind
-        }
+        kind_of(r.fail_meaning().unwrap_or(FailMeaning::Wrong))
     }
 
     /// The report as one self-contained HTML page.
@@ -636,20 +633,27 @@ enum FailKind {
     Consistency,
     /// No answer: an error, a panic, a malformed answer, a protocol fault.
     Error,
-    /// Another value at a kink, where the derivative is a convention.
-    Convention,
+    /// The right value to a loose bound, with bits lost.
+    Inaccurate,
 }
 
-/// What a failed check means, for the report's sections (one classifier,
-/// [`FailMeaning::classify`], decides).
-fn classify(check: &str, reason: &str) -> FailKind {
-    match FailMeaning::classify(check, reason) {
+/// The report's section for a failure's meaning.
+fn kind_of(meaning: FailMeaning) -> FailKind {
+    match meaning {
         FailMeaning::Wrong => FailKind::Wrong,
+        FailMeaning::Inaccurate => FailKind::Inaccurate,
         FailMeaning::Inconsistent => FailKind::Consistency,
         FailMeaning::Fault => FailKind::Error,
-        FailMeaning::Kink => FailKind::Convention,
-        FailMeaning::Expectation => FailKind::Catalogue,
     }
+}
+
+/// The section of a shrunk counterexample: its own meaning (replay files
+/// written before meanings were recorded fall back on their evidence).
+fn kind_of_counterexample(c: &Counterexample) -> FailKind {
+    kind_of(
+        c.meaning
+            .unwrap_or_else(|| FailMeaning::classify(&c.case.check, &c.case.evidence)),
+    )
 }
 
 fn write_wrong_pitfall(out: &mut String, a: &PitfallAnswer) {
@@ -739,6 +743,7 @@ mod tests {
             engine: "planted".into(),
             check: "jvp".into(),
             verdict: "fail".into(),
+            meaning: Some(FailMeaning::Wrong),
             bits: Some(5.0),
             ulps: None,
             reason: evidence.into(),
@@ -771,6 +776,7 @@ mod tests {
             shrink_steps: 40,
             not_shrunk: None,
             entry: Some(entry),
+            meaning: Some(FailMeaning::Wrong),
         };
         ConformanceReport {
             engine: "planted".into(),

@@ -147,12 +147,20 @@ pub fn write_timings(path: &Path, records: &[Record]) -> Result<(), ReportError>
 pub struct EngineTotals {
     /// Passes.
     pub pass: usize,
+    /// Admissible answers where the derivative is not one value (a kink,
+    /// a tie, a domain edge).
+    #[serde(default)]
+    pub convention: usize,
     /// Failures.
     pub fail: usize,
-    /// Failures by what they mean (`wrong`, `inconsistent`, `fault`,
-    /// `kink`, `expectation`; see `FailMeaning`).
+    /// Failures by what they mean (`wrong`, `inaccurate`, `inconsistent`,
+    /// `fault`; see `FailMeaning`).
     #[serde(default)]
     pub fail_by_meaning: BTreeMap<String, usize>,
+    /// Failures that fail the run: all but the `inaccurate` ones, and those
+    /// too when they keep fewer bits than `--min-bits`.
+    #[serde(default)]
+    pub failing_the_run: usize,
     /// Inconclusive results.
     pub inconclusive: usize,
     /// Inconclusive results by reason.
@@ -184,6 +192,9 @@ pub struct Summary {
     /// (their checks are in no file).
     #[serde(default)]
     pub skipped_cases: u64,
+    /// `--min-bits`: inaccurate answers keeping fewer bits fail the run.
+    #[serde(default)]
+    pub min_bits: Option<f64>,
 }
 
 impl Summary {
@@ -195,10 +206,17 @@ impl Summary {
             let t = self.totals.entry(r.engine.clone()).or_default();
             match r.verdict.as_str() {
                 "pass" => t.pass += 1,
+                "convention" => t.convention += 1,
                 "fail" => {
                     t.fail += 1;
-                    let meaning = r.fail_meaning().map_or("wrong", FailMeaning::name);
-                    *t.fail_by_meaning.entry(meaning.to_string()).or_default() += 1;
+                    let meaning = r.fail_meaning().unwrap_or(FailMeaning::Wrong);
+                    *t.fail_by_meaning
+                        .entry(meaning.name().to_string())
+                        .or_default() += 1;
+                    let below = |b: f64| r.bits.is_none_or(|bits| bits < b);
+                    if meaning.fails_the_run() || self.min_bits.is_some_and(below) {
+                        t.failing_the_run += 1;
+                    }
                 }
                 _ => {
                     t.inconclusive += 1;
@@ -224,6 +242,13 @@ impl Summary {
     /// Failures over all engines.
     pub fn failures_total(&self) -> usize {
         self.totals.values().map(|t| t.fail).sum()
+    }
+
+    /// Failures that fail the run (exit status 1): every failure but the
+    /// `inaccurate` ones that keep at least `--min-bits` bits (all of them
+    /// without `--min-bits`).
+    pub fn failing_the_run(&self) -> usize {
+        self.totals.values().map(|t| t.failing_the_run).sum()
     }
 }
 

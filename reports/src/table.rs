@@ -37,11 +37,11 @@ fn columns(rows: &[Vec<String>], left: usize) -> String {
         .join("\n")
 }
 
-/// One line per engine: checks, passes, failures (by meaning, when there
-/// are any) and inconclusive results with their share.
+/// One line per engine: checks, passes, conventions, failures (by
+/// meaning, when there are any) and inconclusive results with their share.
 pub fn render_engine_summary(summary: &Summary) -> String {
     let any_fail = summary.totals.values().any(|t| t.fail > 0);
-    let mut header: Vec<String> = ["engine", "checks", "pass", "fail"]
+    let mut header: Vec<String> = ["engine", "checks", "pass", "convention", "fail"]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -54,11 +54,12 @@ pub fn render_engine_summary(summary: &Summary) -> String {
         let Some(t) = summary.totals.get(engine) else {
             continue;
         };
-        let checks = t.pass + t.fail + t.inconclusive;
+        let checks = t.pass + t.convention + t.fail + t.inconclusive;
         let mut row = vec![
             engine.clone(),
             checks.to_string(),
             t.pass.to_string(),
+            t.convention.to_string(),
             t.fail.to_string(),
         ];
         if any_fail {
@@ -89,6 +90,7 @@ pub fn render_table(engine: &str, rows: &[SummaryRow]) -> String {
         "suite",
         "family / case / property",
         "pass",
+        "conv",
         "fail",
         "inconc",
         "worst",
@@ -101,6 +103,7 @@ pub fn render_table(engine: &str, rows: &[SummaryRow]) -> String {
         suite: "catalogue".into(),
         group: "(all cases passed)".into(),
         pass: 0,
+        convention: 0,
         fail: 0,
         inconclusive: 0,
         worst_bits: None,
@@ -110,6 +113,7 @@ pub fn render_table(engine: &str, rows: &[SummaryRow]) -> String {
     for row in rows {
         if row.suite == "catalogue" && row.fail == 0 && row.inconclusive == 0 {
             catalogue.pass += row.pass;
+            catalogue.convention += row.convention;
             catalogue.worst_bits = match (catalogue.worst_bits, row.worst_bits) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -125,6 +129,7 @@ pub fn render_table(engine: &str, rows: &[SummaryRow]) -> String {
             row.suite.clone(),
             row.group.clone(),
             row.pass.to_string(),
+            row.convention.to_string(),
             row.fail.to_string(),
             row.inconclusive.to_string(),
             bits(row.worst_bits),
@@ -148,6 +153,7 @@ mod tests {
             "forward".into(),
             EngineTotals {
                 pass: 57_000,
+                convention: 17,
                 inconclusive: 283,
                 ..EngineTotals::default()
             },
@@ -171,9 +177,9 @@ mod tests {
         let text = render_engine_summary(&summary(0));
         assert_eq!(
             text,
-            "engine        checks   pass  fail  inconclusive\n\
-             forward        57283  57000     0   283 (0.49%)\n\
-             fwd_over_rev   61700  60500     0  1200 (1.94%)"
+            "engine        checks   pass  convention  fail  inconclusive\n\
+             forward        57300  57000          17     0   283 (0.49%)\n\
+             fwd_over_rev   61700  60500           0     0  1200 (1.94%)"
         );
     }
 
@@ -183,11 +189,11 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "engine        checks   pass  fail  wrong  inconsistent  fault  kink  expectation  inconclusive"
+            "engine        checks   pass  convention  fail  wrong  inaccurate  inconsistent  fault  inconclusive"
         );
         assert_eq!(
             lines[2],
-            "fwd_over_rev   61705  60500     5      4             1      0     0            0  1200 (1.94%)"
+            "fwd_over_rev   61705  60500           0     5      4           0             1      0  1200 (1.94%)"
         );
     }
 
@@ -197,6 +203,7 @@ mod tests {
             suite: "properties".into(),
             group: "matches_reverse_bitwise".into(),
             pass: 10_000,
+            convention: 0,
             fail: 0,
             inconclusive: 0,
             worst_bits: None,

@@ -67,6 +67,10 @@ pub struct ConformanceArgs {
     /// No progress bar and no summary (the totals line stays).
     #[arg(long)]
     quiet: bool,
+    /// Inaccurate answers keeping fewer than B correct bits fail the run
+    /// (without it they are counted and reported only).
+    #[arg(long, value_name = "B")]
+    min_bits: Option<f64>,
     /// Also print the full suite × family table (always in the report and
     /// table.txt) and every shrunk program.
     #[arg(long, visible_alias = "table")]
@@ -107,6 +111,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
     let timeout = positive_seconds("--timeout", args.timeout)?;
     let deadline = crate::verify::deadline(args.time_budget)?;
     crate::verify::check_cases(args.cases, Default::default())?;
+    let min_bits = crate::verify::min_bits(args.min_bits)?;
     let mut suites = select_suites(&args.suites)?;
     let (engine, description): (Box<dyn Engine>, String) = match (&args.engine, &args.engine_cmd) {
         (Some(name), _) => {
@@ -168,7 +173,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         out.push("replay");
     }
 
-    let finished = execute(&[engine.as_ref()], &config, &out, args.quiet)?;
+    let finished = execute(&[engine.as_ref()], &config, &out, args.quiet, min_bits)?;
     let catalogue = if suites.contains(&Suite::Catalogue) {
         examine_catalogue(engine.as_ref(), &Oracle::new(config.oracle.clone()))
     } else {
@@ -212,11 +217,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         "report: {} (also conformance.html, conformance.csv)",
         out.join("conformance.md").display()
     );
-    Ok(if finished.summary.failures_total() == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(crate::verify::exit_status(&finished.summary))
 }
 
 /// The flags of `serve`.

@@ -74,12 +74,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let summary =
                 adcheck_reports::merge(&shards, &out).map_err(|e| InputError(e.to_string()))?;
             println!(
-                "merged {} shards into {}: {} failures",
+                "merged {} shards into {}: {} failures ({} failing the run)",
                 shards.len(),
                 out.display(),
-                summary.failures_total()
+                summary.failures_total(),
+                summary.failing_the_run()
             );
-            Ok(if summary.failures_total() == 0 {
+            Ok(if summary.failing_the_run() == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

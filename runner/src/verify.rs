@@ -72,6 +72,11 @@ pub struct VerifyArgs {
     /// Output format on standard output.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub(crate) format: Format,
+    /// Inaccurate answers (the right value to a loose bound, bits lost
+    /// beyond the rounding scale) keeping fewer than B correct bits fail
+    /// the run; without this flag they are counted and reported only.
+    #[arg(long, value_name = "B")]
+    pub(crate) min_bits: Option<f64>,
     /// Run the suites against every mutant engine (each with one planted
     /// bug) instead, and report which are killed; fails if any survives.
     #[arg(long, conflicts_with_all = ["engines", "replay"])]
@@ -128,6 +133,26 @@ pub(crate) fn check_cases(cases: u64, shard: Shard) -> Result<(), InputError> {
             String::new()
         }
     )))
+}
+
+/// `--min-bits B`, validated: a number of bits from 0 to 53.
+pub(crate) fn min_bits(b: Option<f64>) -> Result<Option<f64>, InputError> {
+    match b {
+        Some(b) if !(0.0..=53.0).contains(&b) => Err(InputError(format!(
+            "--min-bits must be a number of bits from 0 to 53, not {b:?}"
+        ))),
+        b => Ok(b),
+    }
+}
+
+/// Exit status 1 when a failure fails the run (any but an `inaccurate`
+/// one that keeps `--min-bits`), else 0.
+pub(crate) fn exit_status(summary: &Summary) -> ExitCode {
+    if summary.failing_the_run() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// The deadline `--time-budget` sets (`None` without one), validated.
@@ -252,6 +277,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     }
     // Flags first, so a bad one is the only thing printed.
     let deadline = deadline(args.time_budget)?;
+    let min_bits = min_bits(args.min_bits)?;
     let shard = args.shard.unwrap_or_default();
     check_cases(args.cases, shard)?;
     let engines = select_engines(&args.engines)?;
@@ -273,7 +299,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         Some(_) => args.out.join("replay"),
         None => args.out.clone(),
     };
-    let finished = execute(&engine_refs, &config, &out, args.quiet)?;
+    let finished = execute(&engine_refs, &config, &out, args.quiet, min_bits)?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&finished.summary)?),
         Format::Human if !args.quiet => {
@@ -283,13 +309,8 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         }
         Format::Human => {}
     }
-    let fails = finished.summary.failures_total();
     print_totals(&finished, &out);
-    Ok(if fails == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_status(&finished.summary))
 }
 
 /// A finished run: its outcome, its summary and its wall time.
@@ -306,6 +327,7 @@ pub(crate) fn execute(
     config: &ConformanceConfig,
     out: &Path,
     quiet: bool,
+    min_bits: Option<f64>,
 ) -> Result<Finished> {
     let names: Vec<String> = engines.iter().map(|e| e.name().to_string()).collect();
     let suites = &config.suites;
@@ -383,6 +405,7 @@ pub(crate) fn execute(
         failures: failure_files,
         wall_seconds: wall,
         skipped_cases: outcome.skipped,
+        min_bits,
         ..Summary::default()
     };
     summary.count(&records);
@@ -508,10 +531,11 @@ pub(crate) fn print_totals(finished: &Finished, out: &Path) {
     let checked = outcome.scheduled - outcome.skipped;
     let fails = summary.failures_total();
     let inconclusive: usize = summary.totals.values().map(|t| t.inconclusive).sum();
+    let conventions: usize = summary.totals.values().map(|t| t.convention).sum();
     let all: usize = summary
         .totals
         .values()
-        .map(|t| t.pass + t.fail + t.inconclusive)
+        .map(|t| t.pass + t.convention + t.fail + t.inconclusive)
         .sum();
     let mut by_meaning: std::collections::BTreeMap<&str, usize> = Default::default();
     for t in summary.totals.values() {
@@ -533,7 +557,7 @@ pub(crate) fn print_totals(finished: &Finished, out: &Path) {
         format!(" ({})", parts.join(", "))
     };
     eprintln!(
-        "{checked} cases ({} skipped by the time budget) in {wall:.1} s ({:.0} cases/s); {} checks: {fails} failed{meanings}, {inconclusive} inconclusive ({:.2}%); outputs in {}",
+        "{checked} cases ({} skipped by the time budget) in {wall:.1} s ({:.0} cases/s); {} checks: {conventions} conventions, {fails} failed{meanings}, {inconclusive} inconclusive ({:.2}%); outputs in {}",
         outcome.skipped,
         checked as f64 / wall.max(1e-9),
         all,

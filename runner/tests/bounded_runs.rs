@@ -60,11 +60,18 @@ fn conformance(engine_args: &str, args: &[&str], out: &Path) -> Run {
 /// The `(check, verdict, reason)` of every row of cases.csv.
 fn rows(csv: &str) -> Vec<(String, String, String)> {
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (check, verdict, reason) = (column("check"), column("verdict"), column("reason"));
     reader
         .records()
         .map(|r| {
             let r = r.unwrap();
-            (r[4].to_string(), r[5].to_string(), r[8].to_string())
+            (
+                r[check].to_string(),
+                r[verdict].to_string(),
+                r[reason].to_string(),
+            )
         })
         .collect()
 }

@@ -28,7 +28,7 @@ use crate::fault_guard::{is_not_run, FaultGuard, NOT_RUN_REASON};
 use crate::generate::{case_tree, shrink, GenConfig, GeneratedCase};
 use crate::properties::{self, Property, PropertyOutcome};
 use adcheck_engines::{Differentiable, Engine, EngineError, Program};
-use adcheck_oracle::{Oracle, OracleConfig, Quantity, Reference, Verdict};
+use adcheck_oracle::{Miss, Oracle, OracleConfig, Quantity, Reference, Verdict};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -152,8 +152,11 @@ pub struct Record {
     /// What was checked: a quantity (`jvp`, `vjp`, `gradient`, `hvp`), the
     /// `primal` outputs, a property, or `expected` (a catalogue expectation).
     pub check: String,
-    /// `pass`, `fail` or `inconclusive`.
+    /// `pass`, `convention`, `fail` or `inconclusive`.
     pub verdict: String,
+    /// What a failure means (empty unless the verdict is `fail`).
+    #[serde(default)]
+    pub meaning: Option<FailMeaning>,
     /// The worst bits correct over the entries (oracle checks).
     pub bits: Option<f64>,
     /// The worst ULP distance over the entries (oracle checks).
@@ -185,42 +188,56 @@ pub struct FailedEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailMeaning {
-    /// Both MPFR references agree and the engine's answer is outside the
-    /// tolerance.
+    /// No admissible value is near the answer (both MPFR references agree,
+    /// or the answer is outside every admissible value at a kink, or a
+    /// catalogue case's declared value is missed).
     Wrong,
+    /// The right formula with bits lost beyond the rounding scale: at
+    /// least `OracleConfig::inaccurate_bits` correct bits, but outside the
+    /// tolerance. Counted and reported; it fails a run only under
+    /// `--min-bits`.
+    Inaccurate,
     /// A consistency property does not hold.
     Inconsistent,
     /// No answer: an error, a panic, a malformed answer, a process fault.
     Fault,
-    /// Another value at a kink, where the oracle's reference is the
-    /// declared convention (the evidence's support is `Kink`).
-    Kink,
-    /// A catalogue case's declared expectation is not met.
-    Expectation,
 }
 
 impl FailMeaning {
     /// Every meaning, in the order reports list them.
-    pub const ALL: [FailMeaning; 5] = [
+    pub const ALL: [FailMeaning; 4] = [
         FailMeaning::Wrong,
+        FailMeaning::Inaccurate,
         FailMeaning::Inconsistent,
         FailMeaning::Fault,
-        FailMeaning::Kink,
-        FailMeaning::Expectation,
     ];
 
-    /// The name used in `summary.json` and tables.
+    /// The name used in `cases.csv`, `summary.json` and tables.
     pub fn name(self) -> &'static str {
         match self {
             FailMeaning::Wrong => "wrong",
+            FailMeaning::Inaccurate => "inaccurate",
             FailMeaning::Inconsistent => "inconsistent",
             FailMeaning::Fault => "fault",
-            FailMeaning::Kink => "kink",
-            FailMeaning::Expectation => "expectation",
         }
     }
 
-    /// What a failure of `check` with evidence `reason` means.
+    /// The meaning of an oracle miss.
+    pub fn of_miss(miss: Miss) -> FailMeaning {
+        match miss {
+            Miss::Wrong => FailMeaning::Wrong,
+            Miss::Inaccurate => FailMeaning::Inaccurate,
+        }
+    }
+
+    /// Whether a failure with this meaning fails a run (exit status 1)
+    /// without `--min-bits`.
+    pub fn fails_the_run(self) -> bool {
+        self != FailMeaning::Inaccurate
+    }
+
+    /// What a failure of `check` with evidence `reason` means, for records
+    /// read from a `cases.csv` written before the `meaning` column.
     pub fn classify(check: &str, reason: &str) -> FailMeaning {
         let fault = adcheck_engines::ProcessFault::ALL
             .iter()
@@ -230,12 +247,8 @@ impl FailMeaning {
                 .any(|p| reason.starts_with(p));
         if fault {
             FailMeaning::Fault
-        } else if check == "expected" {
-            FailMeaning::Expectation
         } else if Property::ALL.iter().any(|p| p.name() == check) {
             FailMeaning::Inconsistent
-        } else if reason.contains("(Kink)") {
-            FailMeaning::Kink
         } else {
             FailMeaning::Wrong
         }
@@ -245,7 +258,10 @@ impl FailMeaning {
 impl Record {
     /// What this record's failure means (`None` unless it failed).
     pub fn fail_meaning(&self) -> Option<FailMeaning> {
-        (self.verdict == "fail").then(|| FailMeaning::classify(&self.check, &self.reason))
+        (self.verdict == "fail").then(|| {
+            self.meaning
+                .unwrap_or_else(|| FailMeaning::classify(&self.check, &self.reason))
+        })
     }
 }
 
@@ -340,6 +356,10 @@ pub struct Counterexample {
     /// The failing entry of the shrunk case, when an oracle check failed.
     #[serde(default)]
     pub entry: Option<FailedEntry>,
+    /// What the failure means (of the shrunk case, which fails with the
+    /// original's meaning).
+    #[serde(default)]
+    pub meaning: Option<FailMeaning>,
 }
 
 /// One row of [`ConformanceReport::summary`].
@@ -351,6 +371,8 @@ pub struct SummaryRow {
     pub group: String,
     /// Passes.
     pub pass: usize,
+    /// Admissible answers where the derivative is not one value.
+    pub convention: usize,
     /// Failures.
     pub fail: usize,
     /// Inconclusive results.
@@ -392,8 +414,8 @@ impl ConformanceReport {
 
 /// Counts records by suite and group.
 pub fn summarize<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<SummaryRow> {
-    /// Pass, fail and inconclusive counts, and the bits seen.
-    type Tally = (usize, usize, usize, Vec<f64>);
+    /// Pass, convention, fail and inconclusive counts, and the bits seen.
+    type Tally = (usize, usize, usize, usize, Vec<f64>);
     let mut groups: BTreeMap<(String, String), Tally> = BTreeMap::new();
     for r in records {
         let group = match r.suite {
@@ -406,27 +428,31 @@ pub fn summarize<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<SummaryRo
             .or_default();
         match r.verdict.as_str() {
             "pass" => e.0 += 1,
-            "fail" => e.1 += 1,
-            _ => e.2 += 1,
+            "convention" => e.1 += 1,
+            "fail" => e.2 += 1,
+            _ => e.3 += 1,
         }
         if let Some(b) = r.bits {
-            e.3.push(b);
+            e.4.push(b);
         }
     }
     groups
         .into_iter()
-        .map(|((suite, group), (pass, fail, inconclusive, mut bits))| {
-            bits.sort_by(f64::total_cmp);
-            SummaryRow {
-                suite,
-                group,
-                pass,
-                fail,
-                inconclusive,
-                worst_bits: bits.first().copied(),
-                median_bits: bits.get(bits.len() / 2).copied(),
-            }
-        })
+        .map(
+            |((suite, group), (pass, convention, fail, inconclusive, mut bits))| {
+                bits.sort_by(f64::total_cmp);
+                SummaryRow {
+                    suite,
+                    group,
+                    pass,
+                    convention,
+                    fail,
+                    inconclusive,
+                    worst_bits: bits.first().copied(),
+                    median_bits: bits.get(bits.len() / 2).copied(),
+                }
+            },
+        )
         .collect()
 }
 
@@ -572,17 +598,56 @@ fn call(
     }
 }
 
-/// A record's verdict, bits, ulps, reason and failing entry.
-type Folded = (
-    String,
-    Option<f64>,
-    Option<f64>,
-    String,
-    Option<FailedEntry>,
-);
+/// A record's verdict, meaning, bits, ulps, reason and failing entry.
+pub(crate) struct Folded {
+    pub(crate) verdict: &'static str,
+    meaning: Option<FailMeaning>,
+    bits: Option<f64>,
+    ulps: Option<f64>,
+    reason: String,
+    entry: Option<FailedEntry>,
+}
 
-/// Folds entry verdicts into one record's verdict, bits, ulps, reason and
-/// failing entry.
+impl Folded {
+    fn pass() -> Folded {
+        Folded {
+            verdict: "pass",
+            meaning: None,
+            bits: None,
+            ulps: None,
+            reason: String::new(),
+            entry: None,
+        }
+    }
+
+    fn fail(meaning: FailMeaning, reason: String) -> Folded {
+        Folded {
+            verdict: "fail",
+            meaning: Some(meaning),
+            reason,
+            ..Folded::pass()
+        }
+    }
+
+    fn inconclusive(reason: String) -> Folded {
+        Folded {
+            verdict: "inconclusive",
+            reason,
+            ..Folded::pass()
+        }
+    }
+
+    fn convention(reason: String) -> Folded {
+        Folded {
+            verdict: "convention",
+            reason,
+            ..Folded::pass()
+        }
+    }
+}
+
+/// Folds entry verdicts into one record: a fail if any entry fails, else
+/// inconclusive if any is, else a convention if any entry is, else a pass.
 fn fold(verdicts: &[Verdict]) -> Folded {
     let mut bits: Option<f64> = None;
     let mut ulps: Option<f64> = None;
@@ -596,39 +661,115 @@ fn fold(verdicts: &[Verdict]) -> Folded {
             ulps = Some(ulps.map_or(*u, |x| x.max(*u)));
         }
     }
-    if let Some(Verdict::Fail {
-        expected,
-        got,
-        bits_correct,
-        evidence,
-    }) = verdicts.iter().find(|v| v.is_fail())
+    // The worst failure leads: a wrong entry before an inaccurate one.
+    let worst = verdicts
+        .iter()
+        .filter_map(|v| match v {
+            Verdict::Fail { miss, .. } => Some((*miss, v)),
+            _ => None,
+        })
+        .min_by_key(|(miss, _)| *miss);
+    if let Some((
+        miss,
+        Verdict::Fail {
+            expected,
+            got,
+            bits_correct,
+            evidence,
+            ..
+        },
+    )) = worst
     {
-        let entry = FailedEntry {
-            expected: *expected,
-            got: *got,
-            bits_correct: *bits_correct,
+        return Folded {
+            bits: Some(*bits_correct),
+            entry: Some(FailedEntry {
+                expected: *expected,
+                got: *got,
+                bits_correct: *bits_correct,
+            }),
+            ..Folded::fail(FailMeaning::of_miss(miss), evidence.clone())
         };
-        return (
-            "fail".into(),
-            Some(*bits_correct),
-            None,
-            evidence.clone(),
-            Some(entry),
-        );
     }
     if let Some(Verdict::Inconclusive { reason, .. }) = verdicts
         .iter()
         .find(|v| matches!(v, Verdict::Inconclusive { .. }))
     {
-        return (
-            "inconclusive".into(),
+        return Folded {
             bits,
             ulps,
-            reason.name().to_string(),
-            None,
-        );
+            ..Folded::inconclusive(reason.name().to_string())
+        };
     }
-    ("pass".into(), bits, ulps, String::new(), None)
+    if let Some(Verdict::Convention {
+        got,
+        admissible,
+        declared,
+    }) = verdicts
+        .iter()
+        .find(|v| matches!(v, Verdict::Convention { .. }))
+    {
+        return Folded {
+            bits,
+            ulps,
+            ..Folded::convention(format!(
+                "got {got:e}: {} (declared {declared:e})",
+                admissible.describe()
+            ))
+        };
+    }
+    Folded {
+        bits,
+        ulps,
+        ..Folded::pass()
+    }
+}
+
+/// The record of a catalogue case's expectation, given the engine's
+/// gradient and the oracle's verdicts on it: a declared value missed by an
+/// answer the oracle finds admissible is a convention, not a failure.
+pub(crate) fn expectation(pitfall: &Pitfall, got: &[f64], verdicts: Option<&[Verdict]>) -> Folded {
+    let Err(miss) = pitfall.check(got) else {
+        return Folded::pass();
+    };
+    let reason = format!("{miss} ({})", pitfall.note);
+    let Some(verdicts) = verdicts else {
+        return Folded::fail(FailMeaning::Wrong, reason);
+    };
+    let judged = fold(verdicts);
+    if judged.verdict == "fail" {
+        return Folded {
+            reason: format!("{reason}; {}", judged.reason),
+            ..judged
+        };
+    }
+    // Every entry that misses the declared value is a convention.
+    let missed: Vec<usize> = (0..got.len().min(pitfall.expected.len()))
+        .filter(|&k| {
+            Pitfall {
+                expected: vec![pitfall.expected[k]],
+                ..pitfall.clone()
+            }
+            .check(&[got[k]])
+            .is_err()
+        })
+        .collect();
+    let conventions: Vec<String> = missed
+        .iter()
+        .filter_map(|&k| match verdicts.get(k) {
+            Some(Verdict::Convention { admissible, .. }) => {
+                Some(format!("∂{k} in the {}", admissible.describe()))
+            }
+            _ => None,
+        })
+        .collect();
+    if !missed.is_empty() && conventions.len() == missed.len() {
+        Folded::convention(format!(
+            "another convention than the catalogue declares: {miss}; {}",
+            conventions.join(", ")
+        ))
+    } else {
+        Folded::fail(FailMeaning::Wrong, reason)
+    }
 }
 
 /// Runs every check of `prepared` on `engine`.
@@ -645,18 +786,26 @@ pub fn judge(
     let case = &prepared.case;
     let (p, x) = (&case.program, &case.point);
     let wanted = |check: &str| prepared.only_check.as_deref().is_none_or(|c| c == check);
-    let record = |check: &str, verdict: String, bits, ulps, reason: String, seconds| Record {
+    let suite = |check: &str| {
+        if Property::ALL.iter().any(|p| p.name() == check) {
+            Suite::Properties
+        } else {
+            prepared.suite
+        }
+    };
+    let record = |check: &str, folded: Folded, seconds| Record {
         case: prepared.id.clone(),
-        suite: prepared.suite,
+        suite: suite(check),
         family: prepared.family.clone(),
         engine: engine.name().to_string(),
         check: check.to_string(),
-        verdict,
-        bits,
-        ulps,
-        reason,
+        verdict: folded.verdict.to_string(),
+        meaning: folded.meaning,
+        bits: folded.bits,
+        ulps: folded.ulps,
+        reason: folded.reason,
         seconds,
-        failed_entry: None,
+        failed_entry: folded.entry,
     };
     // A check the guard did not run; the first of them carries the fault
     // that stopped the case when no record does (a property may have met
@@ -665,20 +814,14 @@ pub fn judge(
         let recorded = records
             .iter()
             .any(|r| r.verdict == "fail" && is_process_fault(&r.reason));
-        let (verdict, reason) = match guard.stopped() {
-            Some(fault) if !recorded => ("fail", fault),
-            _ => ("inconclusive", NOT_RUN_REASON.to_string()),
+        let folded = match guard.stopped() {
+            Some(fault) if !recorded => Folded::fail(FailMeaning::Fault, fault),
+            _ => Folded::inconclusive(NOT_RUN_REASON.to_string()),
         };
-        record(check, verdict.into(), None, None, reason, 0.0)
-    };
-    let record_with = |check: &str, folded: Folded, seconds| {
-        let (verdict, bits, ulps, reason, entry) = folded;
-        Record {
-            failed_entry: entry,
-            ..record(check, verdict, bits, ulps, reason, seconds)
-        }
+        record(check, folded, 0.0)
     };
     let mut primal_error: Option<String> = None;
+    let mut gradient_verdicts: Option<Vec<Verdict>> = None;
     for reference in &prepared.references {
         let check = reference.quantity.name();
         if matches!(reference.quantity, Quantity::Hvp(_)) && !engine.capabilities().hvp {
@@ -709,37 +852,36 @@ pub fn judge(
             continue;
         }
         if want_quantity {
-            let folded = match &answer {
-                Err(e) if is_not_run(e) => {
-                    let r = not_run(check, &records);
-                    (r.verdict, None, None, r.reason, None)
+            match &answer {
+                Err(e) if is_not_run(e) => records.push(not_run(check, &records)),
+                Err(e) => records.push(record(
+                    check,
+                    Folded::fail(FailMeaning::Fault, e.clone()),
+                    seconds,
+                )),
+                Ok(got) => {
+                    let folded = match oracle.judge(reference, &got.derivative) {
+                        Ok(verdicts) => {
+                            let folded = fold(&verdicts);
+                            if reference.quantity == Quantity::Gradient {
+                                gradient_verdicts = Some(verdicts);
+                            }
+                            folded
+                        }
+                        Err(e) => {
+                            Folded::fail(FailMeaning::Fault, format!("malformed answer: {e}"))
+                        }
+                    };
+                    records.push(record(check, folded, seconds));
                 }
-                Err(e) => ("fail".into(), None, None, e.clone(), None),
-                Ok(got) => match oracle.judge(reference, &got.derivative) {
-                    Ok(verdicts) => fold(&verdicts),
-                    Err(e) => (
-                        "fail".into(),
-                        None,
-                        None,
-                        format!("malformed answer: {e}"),
-                        None,
-                    ),
-                },
-            };
-            records.push(record_with(check, folded, seconds));
+            }
         }
         if let (true, Ok(got)) = (want_primal, &answer) {
             let folded = match oracle.judge_primal(reference, &got.primal) {
                 Ok(verdicts) => fold(&verdicts),
-                Err(e) => (
-                    "fail".into(),
-                    None,
-                    None,
-                    format!("malformed primal: {e}"),
-                    None,
-                ),
+                Err(e) => Folded::fail(FailMeaning::Fault, format!("malformed primal: {e}")),
             };
-            records.push(record_with("primal", folded, 0.0));
+            records.push(record("primal", folded, 0.0));
         }
         if let (true, Err(e)) = (want_primal, &answer) {
             if !is_not_run(e) && !is_process_fault(e) && primal_error.is_none() {
@@ -751,11 +893,7 @@ pub fn judge(
     // is that error (a process fault is recorded once, on the quantity).
     if let Some(e) = primal_error {
         if !records.iter().any(|r| r.check == "primal") {
-            records.push(record_with(
-                "primal",
-                ("fail".into(), None, None, e, None),
-                0.0,
-            ));
+            records.push(record("primal", Folded::fail(FailMeaning::Fault, e), 0.0));
         }
     }
     if let (Some(_), Some(_)) = (&prepared.pitfall, guard.stopped()) {
@@ -764,19 +902,24 @@ pub fn judge(
         let start = Instant::now();
         let answer = call(|| engine.gradient(p, x));
         let seconds = start.elapsed().as_secs_f64();
-        let (verdict, reason) = match answer.map(|got| pitfall.check(&got.derivative)) {
-            Ok(Ok(())) => ("pass", String::new()),
-            Ok(Err(e)) => ("fail", format!("{e} ({})", pitfall.note)),
-            Err(e) => ("fail", e),
+        let folded = match answer {
+            Ok(got) => {
+                // The oracle's verdicts on this very answer.
+                let verdicts = prepared
+                    .references
+                    .iter()
+                    .find(|r| r.quantity == Quantity::Gradient)
+                    .and_then(|r| oracle.judge(r, &got.derivative).ok())
+                    .or(gradient_verdicts);
+                expectation(pitfall, &got.derivative, verdicts.as_deref())
+            }
+            Err(e) if is_not_run(&e) => {
+                records.push(not_run("expected", &records));
+                return records;
+            }
+            Err(e) => Folded::fail(FailMeaning::Fault, e),
         };
-        records.push(record(
-            "expected",
-            verdict.into(),
-            None,
-            None,
-            reason,
-            seconds,
-        ));
+        records.push(record("expected", folded, seconds));
     }
     let replayed_property = prepared
         .only_check
@@ -788,9 +931,7 @@ pub fn judge(
                 continue;
             }
             if guard.stopped().is_some() {
-                let mut r = not_run(property.name(), &records);
-                r.suite = Suite::Properties;
-                records.push(r);
+                records.push(not_run(property.name(), &records));
                 continue;
             }
             let start = Instant::now();
@@ -799,20 +940,23 @@ pub fn judge(
             }))
             .unwrap_or_else(|_| PropertyOutcome::Violated("engine panicked".into()));
             let seconds = start.elapsed().as_secs_f64();
-            let (verdict, reason) = match outcome {
+            let folded = match outcome {
                 PropertyOutcome::Violated(why) if is_not_run(&why) => {
-                    let mut r = not_run(property.name(), &records);
-                    r.suite = Suite::Properties;
-                    records.push(r);
+                    records.push(not_run(property.name(), &records));
                     continue;
                 }
-                PropertyOutcome::Holds => ("pass", String::new()),
-                PropertyOutcome::Violated(why) => ("fail", why),
+                PropertyOutcome::Holds => Folded::pass(),
+                // An engine that errs or panics inside a property gave no
+                // answer: a fault, not an inconsistency.
+                PropertyOutcome::Violated(why)
+                    if why.starts_with("engine error") || why == "engine panicked" =>
+                {
+                    Folded::fail(FailMeaning::Fault, why)
+                }
+                PropertyOutcome::Violated(why) => Folded::fail(FailMeaning::Inconsistent, why),
                 PropertyOutcome::NotApplicable(_) => continue,
             };
-            let mut r = record(property.name(), verdict.into(), None, None, reason, seconds);
-            r.suite = Suite::Properties;
-            records.push(r);
+            records.push(record(property.name(), folded, seconds));
         }
     }
     records
@@ -932,6 +1076,7 @@ pub fn shrink_failure(
         original_size: original.size(),
         shrink_steps: judged,
         not_shrunk: stop,
+        meaning,
         case: ReplayCase {
             id: format!(
                 "{}-{}-{}-{}",

@@ -102,9 +102,18 @@ fn misbehaving_engines_get_named_failures_and_the_run_completes() {
             fails.first().map(|r| &r.reason)
         );
         assert_eq!(
-            report.count("pass") + report.count("fail") + report.count("inconclusive"),
+            report.count("pass")
+                + report.count("convention")
+                + report.count("fail")
+                + report.count("inconclusive"),
             report.records.len()
         );
+        // Every failure says what it means.
+        assert!(report
+            .records
+            .iter()
+            .filter(|r| r.verdict == "fail")
+            .all(|r| r.meaning.is_some()));
     }
     std::panic::set_hook(hook);
 }

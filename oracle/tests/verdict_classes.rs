@@ -1,0 +1,173 @@
+//! Planted answers for every class of the verdict model: another
+//! subgradient inside and outside the generalized gradient for each
+//! non-smooth operation and through a composition, a finite value where the
+//! derivative diverges, a smooth point next to a special one, and a lossy
+//! but correct formula.
+
+use adcheck_engines::Program;
+use adcheck_oracle::{Admissible, Miss, Oracle, Quantity, Verdict};
+
+/// The oracle's verdicts on `answer` for `quantity` of `program` at `x`.
+fn judged(program: &str, x: &[f64], quantity: Quantity, answer: &[f64]) -> Vec<Verdict> {
+    let p = Program::parse(program).unwrap();
+    let oracle = Oracle::default();
+    let reference = oracle.reference(&p, x, &quantity).unwrap();
+    oracle.judge(&reference, answer).unwrap()
+}
+
+fn gradient(program: &str, x: &[f64], answer: &[f64]) -> Vec<Verdict> {
+    judged(program, x, Quantity::Gradient, answer)
+}
+
+fn is_convention(v: &Verdict) -> bool {
+    matches!(v, Verdict::Convention { .. })
+}
+
+fn is_wrong(v: &Verdict) -> bool {
+    matches!(
+        v,
+        Verdict::Fail {
+            miss: Miss::Wrong,
+            ..
+        }
+    )
+}
+
+#[test]
+fn relu_at_zero_admits_zero_one_and_between() {
+    let relu = "input x\ny = relu x\noutput y";
+    for g in [0.0, 1.0, 0.5] {
+        let v = &gradient(relu, &[0.0], &[g])[0];
+        assert!(is_convention(v), "{g}: {v:?}");
+        assert!(matches!(
+            v,
+            Verdict::Convention {
+                admissible: Admissible::Generalized { lo: 0.0, hi: 1.0 },
+                ..
+            }
+        ));
+    }
+    assert!(is_wrong(&gradient(relu, &[0.0], &[-0.5])[0]));
+    // Away from the kink there is one value.
+    assert!(gradient(relu, &[0.5], &[1.0])[0].is_pass());
+    assert!(is_wrong(&gradient(relu, &[0.5], &[0.0])[0]));
+}
+
+#[test]
+fn a_tie_of_max_may_go_to_either_argument() {
+    let max = "input x y\nz = max x y\noutput z";
+    for answer in [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]] {
+        let v = gradient(max, &[1.0, 1.0], &answer);
+        assert!(v.iter().all(is_convention), "{answer:?}: {v:?}");
+    }
+    let v = gradient(max, &[1.0, 1.0], &[2.0, 0.0]);
+    assert!(is_wrong(&v[0]), "{v:?}");
+    let min = "input x y\nz = min x y\noutput z";
+    let v = gradient(min, &[-2.0, -2.0], &[1.0, 0.0]);
+    assert!(v.iter().all(is_convention), "{v:?}");
+}
+
+#[test]
+fn a_norm_at_the_origin_admits_the_unit_ball_entry_by_entry() {
+    let hypot = "input x y\nz = hypot x y\noutput z";
+    for answer in [[0.0, 0.0], [0.5, 0.5], [1.0, 0.0], [-0.6, 0.8]] {
+        let v = gradient(hypot, &[0.0, 0.0], &answer);
+        assert!(v.iter().all(is_convention), "{answer:?}: {v:?}");
+    }
+    let v = gradient(hypot, &[0.0, 0.0], &[1.5, 0.0]);
+    assert!(is_wrong(&v[0]), "{v:?}");
+}
+
+#[test]
+fn sets_go_through_the_chain_rule() {
+    // 3·|x| at 0: the generalized gradient is [−3, 3].
+    let scaled = "input x\na = abs x\nc = const 3\ny = mul a c\noutput y";
+    assert!(is_convention(&gradient(scaled, &[0.0], &[3.0])[0]));
+    assert!(is_convention(&gradient(scaled, &[0.0], &[-2.0])[0]));
+    assert!(is_wrong(&gradient(scaled, &[0.0], &[4.0])[0]));
+    // relu(x) + x at 0: [1, 2], so 0 is wrong whatever relu′(0) is taken.
+    let shifted = "input x\nr = relu x\ny = add r x\noutput y";
+    assert!(is_convention(&gradient(shifted, &[0.0], &[2.0])[0]));
+    assert!(is_wrong(&gradient(shifted, &[0.0], &[0.0])[0]));
+    // Through a jvp too: d/dt |x + t v| at 0 with v = 2 is in [−2, 2].
+    let abs = "input x\ny = abs x\noutput y";
+    let v = judged(abs, &[0.0], Quantity::Jvp(vec![2.0]), &[2.0]);
+    assert!(is_convention(&v[0]), "{v:?}");
+    let v = judged(abs, &[0.0], Quantity::Jvp(vec![2.0]), &[2.5]);
+    assert!(is_wrong(&v[0]), "{v:?}");
+}
+
+#[test]
+fn a_finite_value_where_the_derivative_diverges_is_wrong() {
+    for program in [
+        "input x\ny = sqrt x\noutput y",
+        "input x\ny = cbrt x\noutput y",
+        "input x\nh = const 0.5\ny = powf x h\noutput y",
+    ] {
+        let exact = &gradient(program, &[0.0], &[f64::INFINITY])[0];
+        assert!(
+            matches!(
+                exact,
+                Verdict::Convention {
+                    admissible: Admissible::OneSidedLimit(l),
+                    ..
+                } if *l == f64::INFINITY
+            ),
+            "{program}: {exact:?}"
+        );
+        let undefined = &gradient(program, &[0.0], &[f64::NAN])[0];
+        assert!(is_convention(undefined), "{program}: {undefined:?}");
+        for made_up in [50.0, 0.0, f64::NEG_INFINITY] {
+            let v = &gradient(program, &[0.0], &[made_up])[0];
+            assert!(is_wrong(v), "{program} {made_up}: {v:?}");
+        }
+    }
+}
+
+#[test]
+fn a_smooth_point_next_to_a_special_case_has_one_value() {
+    // a^b at b = 0, a = 2: the special case b = 0 of the rule is a removable
+    // one, so every entry is one value, the mixed partial included
+    // (∂²/∂a∂b aᵇ = a^(b−1)(1 + b ln a) = 1/2).
+    let pow = "input a b\nz = powf a b\noutput z";
+    let ln2 = std::f64::consts::LN_2;
+    let g = gradient(pow, &[2.0, 0.0], &[0.0, ln2]);
+    assert!(g.iter().all(Verdict::is_pass), "{g:?}");
+    let hv = judged(
+        pow,
+        &[2.0, 0.0],
+        Quantity::Hvp(vec![0.0, 1.0]),
+        &[0.5, ln2 * ln2],
+    );
+    assert!(hv.iter().all(Verdict::is_pass), "{hv:?}");
+    let hv = judged(
+        pow,
+        &[2.0, 0.0],
+        Quantity::Hvp(vec![0.0, 1.0]),
+        &[0.0, ln2 * ln2],
+    );
+    assert!(is_wrong(&hv[0]), "{hv:?}");
+}
+
+#[test]
+fn a_lossy_but_correct_formula_is_inaccurate_not_wrong() {
+    // tanh′ as 1 − tanh² (PyTorch's rule) at x = 5 keeps about 40 bits.
+    let tanh = "input x\ny = tanh x\noutput y";
+    let x = 5.0f64;
+    let lossy = 1.0 - x.tanh() * x.tanh();
+    let v = &gradient(tanh, &[x], &[lossy])[0];
+    match v {
+        Verdict::Fail {
+            miss: Miss::Inaccurate,
+            bits_correct,
+            ..
+        } => assert!((20.0..50.0).contains(bits_correct), "{bits_correct}"),
+        other => panic!("{other:?}"),
+    }
+    // At x = 20 the same formula gives 0: no bit is right, so it is wrong.
+    let v = &gradient(tanh, &[20.0], &[1.0 - 20f64.tanh().powi(2)])[0];
+    assert!(is_wrong(v), "{v:?}");
+    // A sign error is wrong however many bits of magnitude it shares.
+    let exact = 1.0 / x.cosh().powi(2);
+    assert!(is_wrong(&gradient(tanh, &[x], &[-exact])[0]));
+}
