@@ -284,6 +284,10 @@ pub struct Entry {
     /// [`Admissible::Generalized`]); `None` when nothing is tied, or when
     /// the ties are too many to enumerate.
     pub admissible: Option<(f64, f64)>,
+    /// Whether the entry is ±∞ exactly and one-sided differences of the
+    /// program along the entry's direction grow without bound as the step
+    /// shrinks: the derivative diverges (a domain edge such as `√` at 0).
+    pub diverges: bool,
     node: NodeId,
 }
 
@@ -343,6 +347,90 @@ impl Reference {
     }
 }
 
+/// The direction `d` and output weights `w` whose directional derivative
+/// `wᵀ J d` is entry `k` of a first-order quantity (`None` for `H·v`).
+fn seed_of_entry(
+    quantity: &Quantity,
+    k: usize,
+    n: usize,
+    m: usize,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let unit = |len: usize, i: usize| {
+        let mut e = vec![0.0; len];
+        e[i] = 1.0;
+        e
+    };
+    match quantity {
+        Quantity::Jvp(v) => Some((v.clone(), unit(m, k))),
+        Quantity::Vjp(u) => Some((unit(n, k), u.clone())),
+        Quantity::Gradient => Some((unit(n, k), vec![1.0])),
+        Quantity::Jacobian => Some((unit(n, k % n), unit(m, k / n))),
+        Quantity::Hvp(_) => None,
+    }
+}
+
+/// Whether the one-sided difference quotients of `wᵀ f(x + t·d)` grow
+/// without bound as `t → 0` from some side where `f` is defined, toward the
+/// sign of the exact infinity (`positive`). Steps 2⁻²⁰ … 2⁻⁵⁰ (relative to
+/// |x|): a real divergence (`√t`, `∛t`) grows by 2⁴ or more over every
+/// 2¹⁰ and moves the function by far more than MPFR's rounding; a bounded
+/// derivative, or rounding noise divided by the step, does not.
+fn one_sided_diverges(
+    graph: &Graph,
+    outputs: &[NodeId],
+    x: &[f64],
+    d: &[f64],
+    w: &[f64],
+    positive: bool,
+) -> bool {
+    let plan = graph.plan(outputs);
+    let scale = x.iter().fold(1.0f64, |a, v| a.max(v.abs()));
+    let g = |t: f64| -> Mp {
+        let point: Vec<Mp> = x
+            .iter()
+            .zip(d)
+            .map(|(&xi, &di)| Mp::from_f64(xi) + Mp::from_f64(di) * Mp::from_f64(t))
+            .collect();
+        let values = graph.evaluate(&plan, &point);
+        outputs
+            .iter()
+            .zip(w)
+            .fold(Mp::from_f64(0.0), |sum, (&o, &wi)| {
+                let v = values[o as usize].clone().unwrap_or_else(Mp::nan);
+                sum + v * Mp::from_f64(wi)
+            })
+    };
+    let at = g(0.0);
+    if !at.0.is_finite() {
+        return false;
+    }
+    let prec = at.0.prec();
+    // Moves smaller than this are MPFR's rounding amplified, not the function.
+    let noise = (1.0 + at.to_f64().abs()) * 2f64.powi(-(prec as i32) / 4);
+    [1.0f64, -1.0].iter().any(|&side| {
+        let quotients: Option<Vec<Float>> = [20, 30, 40, 50]
+            .iter()
+            .map(|&e| {
+                let t = side * scale * 2f64.powi(-e);
+                let step = g(t) - at.clone();
+                let moved = step.0.is_finite() && step.to_f64().abs() > noise;
+                let q = Float::with_val(prec, &step.0 / t);
+                (moved && q.is_finite()).then_some(q)
+            })
+            .collect();
+        let Some(q) = quotients else {
+            return false;
+        };
+        // Each quotient approximates the derivative along +d from this
+        // side; it must grow toward the exact infinity's sign.
+        let signed = |q: &Float| if positive { q.clone() } else { -q.clone() };
+        q.windows(2).all(|pair| {
+            let (a, b) = (signed(&pair[0]), signed(&pair[1]));
+            b.is_sign_positive() && b > Float::with_val(prec, a.abs_ref()) * 16u32
+        })
+    })
+}
+
 /// Ties this many or fewer are enumerated (2^k evaluations per entry).
 const MAX_TIES: usize = 10;
 
@@ -361,6 +449,9 @@ fn admissible_ranges(
         .iter()
         .copied()
         .filter(|&id| match graph.node(id) {
+            // A comparison of a value with itself is decided the same way
+            // everywhere: not a tie.
+            Node::Select(_, [a, b, _, _]) if a == b => false,
             Node::Select(_, [a, b, _, _]) => match (&values[*a as usize], &values[*b as usize]) {
                 (Some(a), Some(b)) => a.0.is_finite() && a.0 == b.0,
                 _ => false,
@@ -939,6 +1030,20 @@ impl Oracle {
         let third: Option<Vec<f64>> = None;
 
         let admissible = admissible_ranges(&graph, &roots_plan, &values, &x_mp, &plan.roots);
+        // Where the exact rule gives ±∞, whether one-sided differences of
+        // the program itself blow up too (a real divergence) or settle (an
+        // infinity of MPFR's rounding times a partial that is 0 in exact
+        // arithmetic, as in acos(x / atan(tan x))).
+        let diverges: Vec<bool> = exact
+            .iter()
+            .enumerate()
+            .map(|(k, e)| {
+                e.is_infinite()
+                    && seed_of_entry(quantity, k, n, m).is_some_and(|(d, w)| {
+                        one_sided_diverges(&graph, &outputs, x, &d, &w, e.is_sign_positive())
+                    })
+            })
+            .collect();
         let entries = plan
             .roots
             .iter()
@@ -971,6 +1076,7 @@ impl Oracle {
                     support: support[k],
                     fd: fd_seen[k],
                     admissible: admissible[k],
+                    diverges: diverges[k],
                     node,
                 }
             })
@@ -1142,7 +1248,7 @@ impl Oracle {
         // up. (Where the differences do settle on a finite value, the
         // infinity is MPFR's rounding — 1 − tanh²(u) = 0 for a large u —
         // and the references disagree.)
-        let diverges = entry.exact.is_infinite()
+        let diverges = entry.diverges
             && matches!(
                 entry.support,
                 Support::DomainEdge | Support::Unconfirmed | Support::Kink
