@@ -276,6 +276,10 @@ pub struct Entry {
     /// error bound (for a cross-check along a random direction, the
     /// directional value).
     pub fd: Option<(f64, f64)>,
+    /// When the estimate checks a combination of entries (a cross-check
+    /// along a random direction), the symbolic value of that combination:
+    /// the figure `fd` was compared with.
+    pub fd_checked_against: Option<f64>,
     /// Where operations the entry depends on sit at a tie (a kink of
     /// `abs`/`relu`, a tie of `min`/`max`, `hypot` at the origin, the
     /// special cases of `powf`): the smallest and largest value the entry
@@ -989,6 +993,7 @@ impl Oracle {
         };
         let mut support = vec![base_support; exact.len()];
         let mut fd_seen: Vec<Option<(f64, f64)>> = vec![None; exact.len()];
+        let mut fd_against: Vec<Option<f64>> = vec![None; exact.len()];
         for check in &plan.checks {
             let mut fd_value = Float::with_val(prec, 0);
             let mut fd_error = 0.0;
@@ -1005,8 +1010,11 @@ impl Oracle {
             let gap = Float::with_val(prec, &fd_value - &symbolic).abs().to_f64();
             let slack = scale * 2f64.powi(24 - prec as i32);
             let agrees = gap.is_finite() && gap <= 2.0 * fd_error + slack;
+            let combined =
+                check.entry_weights.len() > 1 || check.entry_weights.iter().any(|&(_, b)| b != 1.0);
             for &(k, _) in &check.entry_weights {
                 fd_seen[k] = Some((fd_value.to_f64(), fd_error));
+                fd_against[k] = combined.then(|| symbolic.to_f64());
                 if support[k] == Support::Confirmed && !agrees {
                     support[k] = Support::Disagreement;
                 }
@@ -1075,6 +1083,7 @@ impl Oracle {
                     magnitude: magnitudes[k],
                     support: support[k],
                     fd: fd_seen[k],
+                    fd_checked_against: fd_against[k],
                     admissible: admissible[k],
                     diverges: diverges[k],
                     node,
@@ -1334,9 +1343,14 @@ impl Oracle {
             };
         }
         let evidence = || {
-            let fd = match entry.fd {
-                Some((v, e)) => format!("finite differences {v:e} ± {e:.1e}"),
-                None => "no finite differences".to_string(),
+            // The figure the differences were compared with: this entry, or
+            // the combination of entries a random cross-check measures.
+            let fd = match (entry.fd, entry.fd_checked_against) {
+                (Some((v, e)), None) => format!("finite differences {v:e} ± {e:.1e}"),
+                (Some((v, e)), Some(s)) => format!(
+                    "finite differences of a random combination of the entries {v:e} ± {e:.1e} (symbolic combination {s:e})"
+                ),
+                (None, _) => "no finite differences".to_string(),
             };
             let set = match multi_valued {
                 Some((lo, hi)) => format!(

@@ -175,6 +175,11 @@ fn run(
             }
             if !scale.is_finite() {
                 PropertyOutcome::NotApplicable("a local partial is not finite".into())
+            } else if left.is_nan() && right.is_nan() {
+                // Both modes agree on NaN (a zero seed times an infinite
+                // partial, say): not an inconsistency; the oracle's own
+                // checks of jvp and vjp judge the value.
+                PropertyOutcome::NotApplicable("both ⟨u, Jv⟩ and ⟨uᵀJ, v⟩ are NaN".into())
             } else if close(left, right, scale, len) {
                 PropertyOutcome::Holds
             } else {
@@ -222,6 +227,8 @@ fn run(
                 + norms * (1.0 + largest).powi(2);
             if !scale.is_finite() {
                 PropertyOutcome::NotApplicable("H·v is not finite".into())
+            } else if left.is_nan() && right.is_nan() {
+                PropertyOutcome::NotApplicable("both wᵀ(Hv) and vᵀ(Hw) are NaN".into())
             } else if close(left, right, 4.0 * scale, len)
                 || (left - right).abs() <= 16.0 * measured
             {
