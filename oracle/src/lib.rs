@@ -1257,13 +1257,19 @@ impl Oracle {
         // up. (Where the differences do settle on a finite value, the
         // infinity is MPFR's rounding — 1 − tanh²(u) = 0 for a large u —
         // and the references disagree.)
+        // The f64 evaluation must sit at the edge too: when its own values
+        // are a rounding away from it (acos(acos(cos 1)) in f64 takes acos
+        // of 1 − ε), the engine's large finite answer is the derivative on
+        // its path, and the divergence the program's conditioning.
+        let path_limit = entry.on_f64_path.to_f64();
         let diverges = entry.diverges
+            && path_limit.is_infinite()
             && matches!(
                 entry.support,
                 Support::DomainEdge | Support::Unconfirmed | Support::Kink
             );
         if diverges {
-            return if got == entry.rounded {
+            return if got == entry.rounded || got == path_limit {
                 convention(Admissible::OneSidedLimit(got))
             } else if got.is_nan() {
                 convention(Admissible::Undefined)
