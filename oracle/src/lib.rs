@@ -1419,9 +1419,12 @@ impl Oracle {
                 ),
             );
         }
-        // (Where the admissible set is known, a singular intermediate — the
-        // 0/0 of a norm's rule at the origin — decides nothing.)
-        if reference.singular && multi_valued.is_none() {
+        // Where the admissible set is known, a singular intermediate (the
+        // 0/0 of a norm's rule at the origin) does not excuse a finite
+        // answer outside it; a non-finite one may come from a singular
+        // operation the set does not see (atan2 at the origin, where the
+        // program jumps), so it stays undecided.
+        if reference.singular && (multi_valued.is_none() || !got.is_finite()) {
             return inconclusive(
                 InconclusiveReason::DomainEdge,
                 format!(
