@@ -412,19 +412,25 @@ fn one_sided_diverges(
     // Moves smaller than this are MPFR's rounding amplified, not the function.
     let noise = (1.0 + at.to_f64().abs()) * 2f64.powi(-(prec as i32) / 4);
     [1.0f64, -1.0].iter().any(|&side| {
-        let quotients: Option<Vec<Float>> = [20, 30, 40, 50]
+        let steps: Option<Vec<(f64, Float)>> = [20, 30, 40, 50]
             .iter()
             .map(|&e| {
                 let t = side * scale * 2f64.powi(-e);
                 let step = g(t) - at.clone();
                 let moved = step.0.is_finite() && step.to_f64().abs() > noise;
                 let q = Float::with_val(prec, &step.0 / t);
-                (moved && q.is_finite()).then_some(q)
+                (moved && q.is_finite()).then_some((step.to_f64().abs(), q))
             })
             .collect();
-        let Some(q) = quotients else {
+        let Some(steps) = steps else {
             return false;
         };
+        // The function itself must close in on its value: a jump (atan2
+        // across its branch cut) also makes the quotients grow, as 1/t.
+        if steps.windows(2).any(|pair| pair[1].0 > pair[0].0 / 2.0) {
+            return false;
+        }
+        let q: Vec<Float> = steps.into_iter().map(|(_, q)| q).collect();
         // Each quotient approximates the derivative along +d from this
         // side; it must grow toward the exact infinity's sign.
         let signed = |q: &Float| if positive { q.clone() } else { -q.clone() };
