@@ -162,7 +162,7 @@ impl Bug {
             Bug::PowZeroBaseNaN => "pow with a zero base giving NaN",
             Bug::LogsumexpUnstable => "an unstable logsumexp backward",
             Bug::SqrtOriginConvention => "the sqrt convention broken at the origin",
-            Bug::AbsOriginNaN => "abs′ as x/|x|, NaN at the origin",
+            Bug::AbsOriginNaN => "abs′ as x / abs(x), NaN at the origin",
             Bug::Atan2OriginConvention => "the atan2 convention broken at the origin",
             Bug::Atan2Naive => "atan2 partials that underflow near the origin",
             Bug::TieSendsNothing => "min/max ties sending the whole adjoint nowhere",
@@ -174,7 +174,7 @@ impl Bug {
             Bug::ZeroTangentPoisons => "0·∞ poisoning through a zero tangent",
             Bug::QuotientRuleSign => "a wrong sign in the quotient rule",
             Bug::PowiExponentNotLowered => "the power rule without lowering the exponent",
-            Bug::ReluOriginNaN => "relu′ through x/|x|, NaN at the origin",
+            Bug::ReluOriginNaN => "relu′ through x / abs(x), NaN at the origin",
             Bug::HypotOriginNaN => "a norm's derivative NaN at the zero vector",
             Bug::HvpMissingCrossTerm => "a missing cross term in H·v",
         }

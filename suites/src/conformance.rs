@@ -768,7 +768,17 @@ pub(crate) fn expectation(pitfall: &Pitfall, got: &[f64], verdicts: Option<&[Ver
             conventions.join(", ")
         ))
     } else {
-        Folded::fail(FailMeaning::Wrong, reason)
+        // Name the first missed entry that is not a convention.
+        let named = missed
+            .iter()
+            .find(|&&k| !matches!(verdicts.get(k), Some(Verdict::Convention { .. })))
+            .map_or(reason, |&k| {
+                format!(
+                    "∂{k}: expected {:e}, got {:e} ({})",
+                    pitfall.expected[k], got[k], pitfall.note
+                )
+            });
+        Folded::fail(FailMeaning::Wrong, named)
     }
 }
 
