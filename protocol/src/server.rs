@@ -186,6 +186,17 @@ mod tests {
         serde_json::from_str(&Server::new(&ReverseEngine).respond(line)).unwrap()
     }
 
+    /// The replies `serve` writes for `input`, parsed.
+    fn session(engine: &dyn Engine, input: &[u8]) -> Vec<Value> {
+        let mut out = Vec::new();
+        serve(engine, input, &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     #[test]
     fn the_seed_example_over_the_wire() {
         let program = r#"{"inputs":2,"body":[{"op":"mul","args":[0,1]},{"op":"sin","args":[0]},{"op":"add","args":[2,3]}],"outputs":[4]}"#;
@@ -221,14 +232,8 @@ mod tests {
         );
         let hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
-        let mut out = Vec::new();
-        serve(&Panics, input.as_bytes(), &mut out).unwrap();
+        let replies = session(&Panics, input.as_bytes());
         std::panic::set_hook(hook);
-        let replies: Vec<Value> = String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
         assert_eq!(replies.len(), 2);
         assert_eq!(replies[0]["success"], json!(false));
         assert!(replies[0]["error"].as_str().unwrap().contains("panicked"));
@@ -253,13 +258,7 @@ mod tests {
         let mut input = b"\xff\xfe garbage\n".to_vec();
         input.extend_from_slice(br#"{"id":6,"kind":"analysis"}"#);
         input.extend_from_slice(b"\n");
-        let mut out = Vec::new();
-        serve(&ReverseEngine, &input[..], &mut out).unwrap();
-        let replies: Vec<Value> = String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let replies = session(&ReverseEngine, &input);
         assert_eq!(replies.len(), 2);
         assert_eq!(
             (replies[0]["id"].clone(), replies[0]["success"].clone()),
