@@ -441,8 +441,9 @@ fn one_sided_diverges(
     })
 }
 
-/// Ties this many or fewer are enumerated (2^k evaluations per entry).
-const MAX_TIES: usize = 10;
+/// At most 2^MAX_TIES choices of branch are enumerated per entry (beyond,
+/// the entry gets no admissible set).
+const MAX_TIES: usize = 12;
 
 /// For each entry root, the range of its value over every choice of branch
 /// at the `Select` nodes it depends on whose comparison is a tie at the
@@ -482,17 +483,72 @@ fn admissible_ranges(
                 .copied()
                 .filter(|id| tied.contains(id))
                 .collect();
-            if ties.is_empty() || ties.len() > MAX_TIES {
+            if ties.is_empty() {
+                return None;
+            }
+            // Order comparisons (`<`, `<=`) of the same two values take one
+            // side together — below, above, or at the tie — so a first and
+            // a second derivative see the same one-sided piece; the special
+            // cases (`==`) choose their branch each on its own (`hypot`'s
+            // bound at the origin needs that).
+            let mut pairs: Vec<(NodeId, NodeId)> = Vec::new();
+            let mut equalities: Vec<NodeId> = Vec::new();
+            for &id in &ties {
+                if let Node::Select(cmp, [a, b, _, _]) = graph.node(id) {
+                    if *cmp == Cmp::Eq {
+                        equalities.push(id);
+                    } else {
+                        let key = ((*a).min(*b), (*a).max(*b));
+                        if !pairs.contains(&key) {
+                            pairs.push(key);
+                        }
+                    }
+                }
+            }
+            let combinations = 3usize
+                .checked_pow(pairs.len() as u32)
+                .and_then(|c| c.checked_mul(1 << equalities.len().min(20)));
+            if combinations.is_none_or(|c| c > 1 << MAX_TIES) {
                 return None;
             }
             let mut lo: Option<Float> = None;
             let mut hi: Option<Float> = None;
-            for mask in 0u32..1 << ties.len() {
-                let choices: std::collections::HashMap<NodeId, bool> = ties
+            for combination in 0..combinations.unwrap_or(0) {
+                // Side of each pair: 0 the first below, 1 above, 2 at the tie.
+                let mut rest = combination;
+                let sides: Vec<usize> = pairs
+                    .iter()
+                    .map(|_| {
+                        let side = rest % 3;
+                        rest /= 3;
+                        side
+                    })
+                    .collect();
+                let mut choices: std::collections::HashMap<NodeId, bool> = equalities
                     .iter()
                     .enumerate()
-                    .map(|(i, &id)| (id, mask >> i & 1 == 1))
+                    .map(|(i, &id)| (id, rest >> i & 1 == 1))
                     .collect();
+                for &id in &ties {
+                    if let Node::Select(cmp, [a, b, _, _]) = graph.node(id) {
+                        if *cmp == Cmp::Eq {
+                            continue;
+                        }
+                        let key = ((*a).min(*b), (*a).max(*b));
+                        let k = pairs.iter().position(|p| *p == key).expect("grouped");
+                        // Whether a < b, a > b, or a = b on this side.
+                        let side = match (sides[k], *a == key.0) {
+                            (2, _) => 2,
+                            (s, true) => s,
+                            (s, false) => 1 - s,
+                        };
+                        let holds = match cmp {
+                            Cmp::Lt => side == 0,
+                            _ => side != 1,
+                        };
+                        choices.insert(id, holds);
+                    }
+                }
                 let v = graph.evaluate_choosing(&own, inputs, &[], &choices);
                 let Some(v) = v[root as usize].as_ref().map(|v| v.0.clone()) else {
                     continue;
