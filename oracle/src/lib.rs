@@ -47,8 +47,11 @@
 //! `powf`). At a point where a `Select`'s two operands are exactly equal in
 //! MPFR (a tie), each of its branches is a one-sided derivative. The oracle
 //! evaluates each entry under every choice of branch at the ties it depends
-//! on (up to 2¹⁰ choices; NaN choices left out) and keeps the smallest and
-//! largest value ([`Entry::admissible`]). When they differ, any answer
+//! on — the order comparisons (`<`, `<=`) of the same two values taking one
+//! side together (below, above, at the tie), so every rule sees one
+//! one-sided piece; equality special cases each on their own — up to 2¹²
+//! choices, NaN results left out, and keeps the smallest and largest value
+//! ([`Entry::admissible`]). A comparison of a value with itself is no tie. When they differ, any answer
 //! between them, within the tolerance, is a convention
 //! ([`Admissible::Generalized`]) and any other is wrong, whatever the
 //! finite differences say (at a kink a central stencil "confirms" only one
@@ -63,8 +66,8 @@
 //! projection, and the set of answers an AD engine may produce with any
 //! valid choice at each kink. Limits: the per-entry range is a box (a
 //! gradient `[1, 1]` for `max(x, y)` at a tie passes though it lies off the
-//! segment); for second derivatives choices at one tie are enumerated
-//! independently per `Select`, a looser outer bound; and a tie is exact
+//! segment); for second derivatives the range is an outer bound that may
+//! be loose (products of one-sided partials); and a tie is exact
 //! equality in MPFR, so points a rounding away from a kink are judged as the
 //! smooth points they are.
 //!
