@@ -407,3 +407,73 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary, ReportError> {
     write_summary(&out.join("summary.json"), &merged)?;
     Ok(merged)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adcheck_suites::conformance::Suite;
+
+    fn record(verdict: &str, meaning: Option<FailMeaning>, reason: &str) -> Record {
+        Record {
+            case: "gen-1".into(),
+            suite: Suite::Generated,
+            family: "kinks".into(),
+            engine: "planted".into(),
+            check: "jvp".into(),
+            verdict: verdict.into(),
+            meaning,
+            bits: Some(40.5),
+            ulps: None,
+            reason: reason.into(),
+            seconds: 0.0,
+            failed_entry: None,
+        }
+    }
+
+    #[test]
+    fn cases_csv_carries_verdicts_and_meanings_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cases.csv");
+        let records = vec![
+            record("pass", None, ""),
+            record(
+                "convention",
+                None,
+                "got 1e0: generalized gradient [-1e0, 1e0] (declared 0e0)",
+            ),
+            record(
+                "fail",
+                Some(FailMeaning::Inaccurate),
+                "expected 1e0, got 1.0000001e0",
+            ),
+            record(
+                "fail",
+                Some(FailMeaning::Wrong),
+                "the derivative diverges here",
+            ),
+        ];
+        write_cases(&path, &records).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "case,suite,family,engine,check,verdict,meaning,bits,ulps,reason"
+        );
+        assert_eq!(lines[1], "gen-1,generated,kinks,planted,jvp,pass,,40.5,,");
+        assert!(lines[3].starts_with("gen-1,generated,kinks,planted,jvp,fail,inaccurate,40.5,,"));
+        assert_eq!(read_cases(&path).unwrap(), records);
+        // The totals keep the four verdicts apart, and an inaccurate
+        // failure fails the run only under --min-bits.
+        let mut summary = Summary::default();
+        summary.count(&records);
+        let t = &summary.totals["planted"];
+        assert_eq!((t.pass, t.convention, t.fail), (1, 1, 2));
+        assert_eq!(summary.failing_the_run(), 1);
+        let mut strict = Summary {
+            min_bits: Some(45.0),
+            ..Summary::default()
+        };
+        strict.count(&records);
+        assert_eq!(strict.failing_the_run(), 2);
+    }
+}
