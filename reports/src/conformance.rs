@@ -396,7 +396,7 @@ impl ConformanceDocument<'_> {
         } else {
             let _ = writeln!(
                 out,
-                "Each distinct wrong derivative once (both MPFR references agree; grouped by the operations of the smallest program, details and replay commands below).\n"
+                "Each distinct wrong derivative once (both MPFR references agree, or the answer lies outside every admissible value; grouped by the operations of the smallest program, details and replay commands below).\n"
             );
             let _ = writeln!(
                 out,
