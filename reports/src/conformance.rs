@@ -132,7 +132,7 @@ impl ConformanceDocument<'_> {
             .iter()
             .filter(|r| fault_of(r).is_some())
             .collect();
-        self.write_findings(&mut out, &wrong);
+        self.write_findings(&mut out);
         let _ = writeln!(out, "## Summary\n");
         let _ = writeln!(
             out,
@@ -385,7 +385,7 @@ impl ConformanceDocument<'_> {
         findings
     }
 
-    fn write_findings(&self, out: &mut String, wrong: &[&PitfallAnswer]) {
+    fn write_findings(&self, out: &mut String) {
         let findings = self.findings();
         let _ = writeln!(out, "## Findings\n");
         if findings.is_empty() {
@@ -420,14 +420,13 @@ impl ConformanceDocument<'_> {
             out.push('\n');
         }
         let differing = self.answers(PitfallOutcome::OtherConvention);
-        let _ = wrong;
-        let kinks = self
+        let conventions = self
             .report
             .records
             .iter()
             .filter(|r| r.verdict == "convention" && !r.case.starts_with("cat-"))
             .count();
-        if !differing.is_empty() || kinks > 0 {
+        if !differing.is_empty() || conventions > 0 {
             let _ = writeln!(out, "## Conventions that differ from the declared ones\n");
             if !differing.is_empty() {
                 let _ = writeln!(
@@ -446,10 +445,10 @@ impl ConformanceDocument<'_> {
                 }
                 out.push('\n');
             }
-            if kinks > 0 {
+            if conventions > 0 {
                 let _ = writeln!(
                     out,
-                    "{kinks} checks of generated programs sit at a kink, a tie or a domain edge and answered an admissible value (verdict `convention` in cases.csv, with the admissible set).\n"
+                    "{conventions} checks of generated programs sit at a kink, a tie or a domain edge and answered an admissible value (verdict `convention` in cases.csv, with the admissible set).\n"
                 );
             }
         }

@@ -831,7 +831,6 @@ pub fn judge(
         record(check, folded, 0.0)
     };
     let mut primal_error: Option<String> = None;
-    let mut gradient_verdicts: Option<Vec<Verdict>> = None;
     for reference in &prepared.references {
         let check = reference.quantity.name();
         if matches!(reference.quantity, Quantity::Hvp(_)) && !engine.capabilities().hvp {
@@ -871,13 +870,7 @@ pub fn judge(
                 )),
                 Ok(got) => {
                     let folded = match oracle.judge(reference, &got.derivative) {
-                        Ok(verdicts) => {
-                            let folded = fold(&verdicts);
-                            if reference.quantity == Quantity::Gradient {
-                                gradient_verdicts = Some(verdicts);
-                            }
-                            folded
-                        }
+                        Ok(verdicts) => fold(&verdicts),
                         Err(e) => {
                             Folded::fail(FailMeaning::Fault, format!("malformed answer: {e}"))
                         }
@@ -912,24 +905,21 @@ pub fn judge(
         let start = Instant::now();
         let answer = call(|| engine.gradient(p, x));
         let seconds = start.elapsed().as_secs_f64();
-        let folded = match answer {
+        let expected = match answer {
             Ok(got) => {
                 // The oracle's verdicts on this very answer.
                 let verdicts = prepared
                     .references
                     .iter()
                     .find(|r| r.quantity == Quantity::Gradient)
-                    .and_then(|r| oracle.judge(r, &got.derivative).ok())
-                    .or(gradient_verdicts);
-                expectation(pitfall, &got.derivative, verdicts.as_deref())
+                    .and_then(|r| oracle.judge(r, &got.derivative).ok());
+                let folded = expectation(pitfall, &got.derivative, verdicts.as_deref());
+                record("expected", folded, seconds)
             }
-            Err(e) if is_not_run(&e) => {
-                records.push(not_run("expected", &records));
-                return records;
-            }
-            Err(e) => Folded::fail(FailMeaning::Fault, e),
+            Err(e) if is_not_run(&e) => not_run("expected", &records),
+            Err(e) => record("expected", Folded::fail(FailMeaning::Fault, e), seconds),
         };
-        records.push(record("expected", folded, seconds));
+        records.push(expected);
     }
     let replayed_property = prepared
         .only_check
