@@ -212,6 +212,69 @@ impl EngineError {
     }
 }
 
+/// What one call asks of an engine, besides the program and the point.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// `J·v` in direction `v`.
+    Jvp(Vec<f64>),
+    /// `uᵀ·J` for cotangent `u`.
+    Vjp(Vec<f64>),
+    /// The gradient of a scalar function.
+    Gradient,
+    /// The full Jacobian.
+    Jacobian,
+    /// `H·v` in direction `v`.
+    Hvp(Vec<f64>),
+}
+
+impl Request {
+    /// The protocol's name of the function (`jvp`, `vjp`, …).
+    pub fn function(&self) -> &'static str {
+        match self {
+            Request::Jvp(_) => "jvp",
+            Request::Vjp(_) => "vjp",
+            Request::Gradient => "gradient",
+            Request::Jacobian => "jacobian",
+            Request::Hvp(_) => "hvp",
+        }
+    }
+
+    /// The seed (`v` or `u`), when the function takes one.
+    pub fn seed(&self) -> Option<&[f64]> {
+        match self {
+            Request::Jvp(s) | Request::Vjp(s) | Request::Hvp(s) => Some(s),
+            Request::Gradient | Request::Jacobian => None,
+        }
+    }
+
+    /// Answers this request with `engine`'s one-call methods.
+    pub fn ask(
+        &self,
+        engine: &(impl Engine + ?Sized),
+        p: &Program,
+        x: &[f64],
+    ) -> Result<Derivative, EngineError> {
+        match self {
+            Request::Jvp(v) => engine.jvp(p, x, v),
+            Request::Vjp(u) => engine.vjp(p, x, u),
+            Request::Gradient => engine.gradient(p, x),
+            Request::Jacobian => engine.jacobian(p, x),
+            Request::Hvp(v) => engine.hvp(p, x, v),
+        }
+    }
+}
+
+/// One call of a batch (see [`Engine::answer_batch`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// The program, shared by the calls of one case.
+    pub program: std::sync::Arc<Program>,
+    /// The point.
+    pub x: Vec<f64>,
+    /// What is asked at it.
+    pub request: Request,
+}
+
 /// One interface for every AD engine.
 ///
 /// Engines receive a [`Program`], so an engine in another process or language
@@ -285,5 +348,27 @@ pub trait Engine: Send + Sync {
             engine: self.name().to_string(),
             what: "Hessian-vector products".to_string(),
         })
+    }
+
+    /// The most calls [`answer_batch`](Engine::answer_batch) takes at once;
+    /// 0 (the default) means the engine answers one call at a time, which
+    /// is right for an engine in this process. An engine in another process
+    /// that can evaluate many points of one program at once (a framework
+    /// that vectorises or compiles per program) says more.
+    fn batch_limit(&self) -> usize {
+        0
+    }
+
+    /// Answers many calls at once: one result per call, in order; `Err`
+    /// when the batch as a whole failed (the caller then asks one by one).
+    /// The default asks one by one.
+    fn answer_batch(
+        &self,
+        calls: &[Call],
+    ) -> Result<Vec<Result<Derivative, EngineError>>, EngineError> {
+        Ok(calls
+            .iter()
+            .map(|c| c.request.ask(self, &c.program, &c.x))
+            .collect())
     }
 }

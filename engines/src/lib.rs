@@ -38,7 +38,9 @@ mod scalar;
 pub mod stepped;
 mod trace;
 
-pub use engine::{CallStats, Capabilities, Derivative, Engine, EngineError, ProcessFault};
+pub use engine::{
+    Call, CallStats, Capabilities, Derivative, Engine, EngineError, ProcessFault, Request,
+};
 pub use program::{
     local_partials, Instr, Location, Program, ProgramError, ProgramErrorKind, ValueId,
 };

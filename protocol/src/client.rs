@@ -8,8 +8,11 @@
 //! process, so one fault costs one answer and nothing else. Calls from
 //! several threads each take a process of their own from a pool.
 
+use crate::server::MAX_BATCH_CALLS;
 use crate::wire::{decode, encode, normalize_literals, EvaluateInput, EvaluateOutput, MODULE};
-use adcheck_engines::{Capabilities, Derivative, Engine, EngineError, ProcessFault, Program};
+use adcheck_engines::{
+    Call, Capabilities, Derivative, Engine, EngineError, ProcessFault, Program, Request,
+};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -281,16 +284,54 @@ impl Drop for Session {
     }
 }
 
+/// How [`ProcessEngine::with_options`] runs an engine process.
+#[derive(Clone, Debug)]
+pub struct ProcessOptions {
+    /// The longest wait for one reply.
+    pub timeout: Duration,
+    /// The longest wait for each handshake reply (`start`, `define`) of a
+    /// new process: a framework's import and first compilation can take far
+    /// longer than any answer, and must not be counted against a case.
+    pub startup_timeout: Duration,
+    /// The name reports use (default: the tool name the process gives).
+    pub name: Option<String>,
+    /// Send batches when the engine offers them (see
+    /// [`Engine::answer_batch`]); off, every call is its own message.
+    pub batches: bool,
+}
+
+impl ProcessOptions {
+    /// The default handshake timeout: a minute, or the reply timeout when
+    /// that is longer.
+    pub fn new(timeout: Duration) -> ProcessOptions {
+        ProcessOptions {
+            timeout,
+            startup_timeout: timeout.max(Duration::from_secs(60)),
+            name: None,
+            batches: true,
+        }
+    }
+}
+
+/// After this many batches that fault, an engine is asked one call at a
+/// time for the rest of the run.
+const BATCH_FAULTS_TOLERATED: u64 = 2;
+
 /// An engine in another process, spoken to over the JSON-lines protocol.
 pub struct ProcessEngine {
     name: String,
     tool: String,
     command: Vec<String>,
     timeout: Duration,
+    startup_timeout: Duration,
     functions: Vec<String>,
+    /// The most calls one batch may carry (0: no batches).
+    batch_max_calls: usize,
+    batch_faults: AtomicU64,
     idle: Mutex<Vec<Session>>,
     next_id: AtomicU64,
     started: AtomicU64,
+    evaluations: AtomicU64,
 }
 
 impl ProcessEngine {
@@ -303,18 +344,35 @@ impl ProcessEngine {
         timeout: Duration,
         name: Option<String>,
     ) -> Result<ProcessEngine, EngineError> {
+        let options = ProcessOptions {
+            name,
+            ..ProcessOptions::new(timeout)
+        };
+        ProcessEngine::with_options(command, options)
+    }
+
+    /// [`start`](ProcessEngine::start) with every option spelt out.
+    pub fn with_options(
+        command: Vec<String>,
+        options: ProcessOptions,
+    ) -> Result<ProcessEngine, EngineError> {
         if command.is_empty() {
             return Err(EngineError::Failed("an empty engine command".into()));
         }
+        let name = options.name;
         let mut engine = ProcessEngine {
             name: String::new(),
             tool: String::new(),
             command,
-            timeout,
+            timeout: options.timeout,
+            startup_timeout: options.startup_timeout,
             functions: Vec::new(),
+            batch_max_calls: 0,
+            batch_faults: AtomicU64::new(0),
             idle: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             started: AtomicU64::new(0),
+            evaluations: AtomicU64::new(0),
         };
         let (session, start) = engine.open()?;
         engine.tool = start
@@ -333,6 +391,12 @@ impl ProcessEngine {
                 .map(|f| f.to_string())
                 .collect(),
         };
+        if options.batches {
+            engine.batch_max_calls = start
+                .pointer("/config/batch/max_calls")
+                .and_then(Value::as_u64)
+                .map_or(0, |n| n.min(MAX_BATCH_CALLS as u64) as usize);
+        }
         engine.name = name.unwrap_or_else(|| engine.tool.clone());
         engine.idle.lock().expect("fresh").push(session);
         Ok(engine)
@@ -346,6 +410,17 @@ impl ProcessEngine {
     /// The functions the process says it answers.
     pub fn functions(&self) -> &[String] {
         &self.functions
+    }
+
+    /// The most calls the process takes in one batch (0: it takes none,
+    /// or batches were turned off).
+    pub fn batch_max_calls(&self) -> usize {
+        self.batch_max_calls
+    }
+
+    /// How many `evaluate` messages were sent (a batch is one).
+    pub fn evaluate_messages(&self) -> u64 {
+        self.evaluations.load(Ordering::Relaxed)
     }
 
     /// How many processes were started (one, plus one per fault, plus one
@@ -374,13 +449,13 @@ impl ProcessEngine {
             e => e,
         };
         let start = session
-            .request(self.id(), json!({"kind": "start"}), self.timeout)
+            .request(self.id(), json!({"kind": "start"}), self.startup_timeout)
             .map_err(unavailable)?;
         let define = session
             .request(
                 self.id(),
                 json!({"kind": "define", "module": MODULE}),
-                self.timeout,
+                self.startup_timeout,
             )
             .map_err(unavailable)?;
         if define.get("success") != Some(&json!(true)) {
@@ -422,30 +497,55 @@ impl ProcessEngine {
             "input": input,
         });
         // A fault drops the session (killing the process) before returning.
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
         let reply = session.request(self.id(), message, self.timeout)?;
         self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(session);
         if reply.get("success") != Some(&json!(true)) {
-            let error = reply
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("failed without a reason")
-                .to_string();
-            return Err(if error.starts_with("unsupported") {
-                EngineError::Unsupported {
-                    engine: self.name.clone(),
-                    what: function.to_string(),
-                }
-            } else {
-                EngineError::Failed(error)
-            });
+            return Err(self.refusal(function, &reply));
         }
-        let output: EvaluateOutput = reply
+        let output = reply
             .get("output")
             .cloned()
-            .ok_or_else(|| "no `output`".to_string())
+            .ok_or_else(|| "no `output`".to_string());
+        self.derivative(function, output)
+    }
+
+    /// The error of an answer with `success` other than `true`.
+    fn refusal(&self, function: &str, reply: &Value) -> EngineError {
+        let error = reply
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("failed without a reason")
+            .to_string();
+        if error.starts_with("unsupported") {
+            EngineError::Unsupported {
+                engine: self.name.clone(),
+                what: function.to_string(),
+            }
+        } else {
+            EngineError::Failed(error)
+        }
+    }
+
+    /// One result of a batch: `{"success", "primal", "derivative"}` or
+    /// `{"success": false, "error"}`.
+    fn answer(&self, function: &str, result: &Value) -> Result<Derivative, EngineError> {
+        if result.get("success") != Some(&json!(true)) {
+            return Err(self.refusal(function, result));
+        }
+        self.derivative(function, Ok(result.clone()))
+    }
+
+    /// Reads an `output` object into a [`Derivative`].
+    fn derivative(
+        &self,
+        function: &str,
+        output: Result<Value, String>,
+    ) -> Result<Derivative, EngineError> {
+        let output: EvaluateOutput = output
             .and_then(|o| serde_json::from_value(o).map_err(|e| e.to_string()))
             .map_err(|e| EngineError::Process {
                 fault: ProcessFault::Garbage,
@@ -456,6 +556,86 @@ impl ProcessEngine {
             derivative: output.derivative.as_deref().map(decode).unwrap_or_default(),
             stats: Default::default(),
         })
+    }
+
+    /// Sends `calls` as one `batch` message; `Err` when the message as a
+    /// whole failed.
+    fn evaluate_batch(
+        &self,
+        calls: &[Call],
+    ) -> Result<Vec<Result<Derivative, EngineError>>, EngineError> {
+        // Programs are sent once each; calls name them by index.
+        let mut programs: Vec<&Program> = Vec::new();
+        let mut wire_calls = Vec::with_capacity(calls.len());
+        for call in calls {
+            let index = match programs
+                .iter()
+                .position(|p| std::ptr::eq(*p, &*call.program))
+            {
+                Some(k) => k,
+                None => {
+                    programs.push(&call.program);
+                    programs.len() - 1
+                }
+            };
+            let mut wire = json!({
+                "function": call.request.function(),
+                "program": index,
+                "x": encode(&call.x),
+            });
+            match &call.request {
+                Request::Jvp(v) | Request::Hvp(v) => wire["v"] = json!(encode(v)),
+                Request::Vjp(u) => wire["u"] = json!(encode(u)),
+                Request::Gradient | Request::Jacobian => {}
+            }
+            wire_calls.push(wire);
+        }
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut session = match pooled {
+            Some(s) => s,
+            None => self.open()?.0,
+        };
+        let message = json!({
+            "kind": "evaluate",
+            "module": MODULE,
+            "function": "batch",
+            "input": {"programs": programs, "calls": wire_calls},
+        });
+        // One reply timeout per program: the same bound as one call per case.
+        let timeout = self.timeout * (programs.len().max(1) as u32);
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        let reply = session.request(self.id(), message, timeout)?;
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(session);
+        let garbage = |detail: String| EngineError::Process {
+            fault: ProcessFault::Garbage,
+            detail,
+        };
+        if reply.get("success") != Some(&json!(true)) {
+            let error = reply
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given");
+            return Err(EngineError::Failed(format!("the batch failed: {error}")));
+        }
+        let results = reply
+            .pointer("/output/results")
+            .and_then(Value::as_array)
+            .ok_or_else(|| garbage("`batch` reply has no `output.results` list".into()))?;
+        if results.len() != calls.len() {
+            return Err(garbage(format!(
+                "`batch` reply has {} results for {} calls",
+                results.len(),
+                calls.len()
+            )));
+        }
+        Ok(results
+            .iter()
+            .zip(calls)
+            .map(|(result, call)| self.answer(call.request.function(), result))
+            .collect())
     }
 
     fn input(p: &Program, x: &[f64], v: Option<&[f64]>, u: Option<&[f64]>) -> EvaluateInput {
@@ -534,6 +714,82 @@ impl Engine for ProcessEngine {
         EngineError::check_point(p, x)?;
         EngineError::check_seed("direction v", v, x.len())?;
         self.evaluate("hvp", Self::input(p, x, Some(v), None))
+    }
+
+    fn batch_limit(&self) -> usize {
+        if self.batch_faults.load(Ordering::Relaxed) >= BATCH_FAULTS_TOLERATED {
+            0
+        } else {
+            self.batch_max_calls
+        }
+    }
+
+    /// One `batch` message per [`batch_limit`](Engine::batch_limit) calls.
+    /// Calls the engine does not offer are answered `Unsupported` here; a
+    /// call it offers through a fallback (a gradient by `vjp`, a Jacobian
+    /// by passes) is asked alone. A batch that faults the process is an
+    /// `Err` (the caller asks one by one); after two, batches stop.
+    fn answer_batch(
+        &self,
+        calls: &[Call],
+    ) -> Result<Vec<Result<Derivative, EngineError>>, EngineError> {
+        let limit = self.batch_limit();
+        if limit == 0 {
+            return Err(EngineError::Failed("this engine takes no batches".into()));
+        }
+        let mut answers: Vec<Option<Result<Derivative, EngineError>>> = vec![None; calls.len()];
+        let mut batched: Vec<usize> = Vec::new();
+        for (k, call) in calls.iter().enumerate() {
+            let checked = EngineError::check_point(&*call.program, &call.x).and_then(|()| {
+                match &call.request {
+                    Request::Jvp(v) | Request::Hvp(v) => {
+                        EngineError::check_seed("direction v", v, call.x.len())
+                    }
+                    Request::Vjp(u) => {
+                        use adcheck_engines::Differentiable;
+                        EngineError::check_seed("cotangent u", u, call.program.n_outputs())
+                    }
+                    Request::Gradient | Request::Jacobian => Ok(()),
+                }
+            });
+            let function = call.request.function();
+            if let Err(e) = checked {
+                answers[k] = Some(Err(e));
+            } else if self.offers(function) {
+                batched.push(k);
+            } else if matches!(
+                call.request,
+                Request::Jvp(_) | Request::Vjp(_) | Request::Hvp(_)
+            ) {
+                answers[k] = Some(Err(EngineError::Unsupported {
+                    engine: self.name.clone(),
+                    what: function.to_string(),
+                }));
+            }
+        }
+        for chunk in batched.chunks(limit) {
+            let these: Vec<Call> = chunk.iter().map(|&k| calls[k].clone()).collect();
+            match self.evaluate_batch(&these) {
+                Ok(results) => {
+                    for (&k, result) in chunk.iter().zip(results) {
+                        answers[k] = Some(result);
+                    }
+                }
+                Err(e) => {
+                    if matches!(e, EngineError::Process { .. }) {
+                        self.batch_faults.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .zip(calls)
+            .map(|(answer, call)| {
+                answer.unwrap_or_else(|| call.request.ask(self, &call.program, &call.x))
+            })
+            .collect())
     }
 }
 

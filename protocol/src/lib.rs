@@ -13,13 +13,15 @@
 //!
 //! | message | reply |
 //! |---|---|
-//! | `{"id", "kind": "start"}` | `{"id", "tool": NAME, "config"?: {"functions": [...]}}` |
+//! | `{"id", "kind": "start"}` | `{"id", "tool": NAME, "config"?: {"functions": [...], "batch"?: {"max_calls"}}}` |
 //! | `{"id", "kind": "define", "module": "adcheck"}` | `{"id", "success": true}` or `{"id", "success": false, "error"}` |
 //! | `{"id", "kind": "evaluate", "module": "adcheck", "function", "input"}` | `{"id", "success", "output"?, "error"?, "timings"?: [{"name": "evaluate", "nanoseconds"}]}` |
 //! | any other `kind` | `{"id"}` |
 //!
 //! `config.functions` lists the functions the engine answers (default: all
-//! six). The functions and their `input` and `output`:
+//! six). `adcheck serve` lists them only for a session that is not
+//! GradBench's (a `start` without an `eval`, or `"eval": "adcheck"`). The
+//! functions and their `input` and `output`:
 //!
 //! | function | input | output |
 //! |---|---|---|
@@ -29,6 +31,38 @@
 //! | `gradient` | `program`, `x` | `{"primal", "derivative": ∇f}` |
 //! | `jacobian` | `program`, `x` | `{"primal", "derivative": J row-major}` |
 //! | `hvp` | `program`, `x`, `v` | `{"primal", "derivative": H·v}` |
+//!
+//! # Batches
+//!
+//! An engine that can answer many calls in one go (a framework that
+//! vectorises over points, or compiles once per program) says so in its
+//! `start` reply: `"config": {"functions": [...], "batch": {"max_calls":
+//! N}}`. The runner then sends the calls of several cases (16 by default,
+//! `--batch-cases`) as one message of function `batch`:
+//!
+//! ```json
+//! {"id": 7, "kind": "evaluate", "module": "adcheck", "function": "batch",
+//!  "input": {"programs": [PROGRAM, ...],
+//!            "calls": [{"function": "jvp", "program": 0, "x": [...], "v": [...]}, ...]}}
+//! ```
+//!
+//! and reads one result per call, in order:
+//! `{"id": 7, "success": true, "output": {"results": [{"success": true,
+//! "primal": [...], "derivative": [...]}, {"success": false, "error": "..."},
+//! ...]}}`. A result is exactly what the single call's reply would carry in
+//! `success`, `output` and `error`. An engine that does not say `batch` is
+//! never sent one. A batch waits one reply timeout per program in it; a
+//! batch that fails as a whole (a crash, a timeout, a reply that is not a
+//! list of results) is not any case's verdict: its cases are asked again one
+//! call a message, and after two such batches the engine gets no more.
+//!
+//! # Timeouts
+//!
+//! Each handshake message (`start`, `define`) of a new process waits at
+//! most the startup timeout (`--startup-timeout`, 60 s by default), so a
+//! framework's import and first compilation are never a case's failure;
+//! a process that does not start is a run-level error naming the message.
+//! Every other reply waits at most the per-message timeout (`--timeout`).
 //!
 //! `program` is a program's JSON form (`{"inputs": n, "body": [{"op",
 //! "args", "value"?, "exponent"?}], "outputs"}`, see
@@ -58,5 +92,5 @@ pub mod gradbench;
 pub mod server;
 pub mod wire;
 
-pub use client::{split_command, ProcessEngine};
-pub use server::{serve, Server};
+pub use client::{split_command, ProcessEngine, ProcessOptions};
+pub use server::{serve, Server, MAX_BATCH_CALLS};

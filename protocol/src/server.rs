@@ -10,15 +10,31 @@ use serde_json::{json, Map, Value};
 use std::io::{self, BufRead, Write};
 use std::time::Instant;
 
+/// The most calls one `batch` message may carry.
+pub const MAX_BATCH_CALLS: usize = 4096;
+
 /// One session of the protocol, answering for one engine.
 pub struct Server<'e> {
     engine: &'e dyn Engine,
+    batches: bool,
 }
 
 impl<'e> Server<'e> {
     /// A server for `engine`.
     pub fn new(engine: &'e dyn Engine) -> Self {
-        Server { engine }
+        Server {
+            engine,
+            batches: true,
+        }
+    }
+
+    /// A server that says it takes no batches (answering one call per
+    /// message only), as an engine written before batches would.
+    pub fn without_batches(engine: &'e dyn Engine) -> Self {
+        Server {
+            engine,
+            batches: false,
+        }
     }
 
     /// The functions of the `adcheck` module this engine answers.
@@ -51,7 +67,15 @@ impl<'e> Server<'e> {
                     "tool".into(),
                     json!(format!("adcheck-{}", self.engine.name())),
                 );
-                reply.insert("config".into(), json!({ "functions": self.functions() }));
+                // A GradBench eval names itself in `start`; adcheck's own
+                // functions are no business of its session.
+                if matches!(text("eval"), "" | MODULE) {
+                    let mut config = json!({ "functions": self.functions() });
+                    if self.batches {
+                        config["batch"] = json!({ "max_calls": MAX_BATCH_CALLS });
+                    }
+                    reply.insert("config".into(), config);
+                }
             }
             "define" => {
                 let module = text("module");
@@ -91,6 +115,9 @@ impl<'e> Server<'e> {
     /// An `evaluate` of the `adcheck` module: `success`, `output`,
     /// `timings` or `error`.
     fn evaluate(&self, function: &str, input: Value) -> Value {
+        if function == "batch" && self.batches {
+            return self.batch(input);
+        }
         let input: EvaluateInput = match serde_json::from_value(input) {
             Ok(input) => input,
             Err(e) => return json!({"success": false, "error": format!("input: {e}")}),
@@ -109,6 +136,64 @@ impl<'e> Server<'e> {
             }
             Err(e) => json!({"success": false, "error": e.to_string()}),
         }
+    }
+
+    /// A `batch`: `{"programs": [...], "calls": [{"function", "program":
+    /// index, "x", "v"?, "u"?}]}`, answered `{"results": [...]}`, one
+    /// result per call (`{"success": true, "primal", "derivative"?}` or
+    /// `{"success": false, "error"}`).
+    fn batch(&self, input: Value) -> Value {
+        #[derive(serde::Deserialize)]
+        struct Batch {
+            programs: Vec<adcheck_engines::Program>,
+            calls: Vec<Value>,
+        }
+        let batch: Batch = match serde_json::from_value(input) {
+            Ok(b) => b,
+            Err(e) => return json!({"success": false, "error": format!("batch input: {e}")}),
+        };
+        if batch.calls.len() > MAX_BATCH_CALLS {
+            return json!({"success": false, "error": format!(
+                "a batch of {} calls, above the {MAX_BATCH_CALLS} this server takes",
+                batch.calls.len()
+            )});
+        }
+        let start = Instant::now();
+        let results: Vec<Value> = batch
+            .calls
+            .into_iter()
+            .enumerate()
+            .map(|(k, mut call)| {
+                let function = call["function"].as_str().unwrap_or("").to_string();
+                let program = call["program"]
+                    .as_u64()
+                    .and_then(|i| batch.programs.get(i as usize));
+                let Some(program) = program else {
+                    return json!({"success": false, "error": format!("call {k}: no program {}", call["program"])});
+                };
+                call["program"] = serde_json::to_value(program).expect("a program serialises");
+                let answer = serde_json::from_value::<EvaluateInput>(call)
+                    .map_err(|e| EngineError::Failed(format!("call {k}: {e}")))
+                    .and_then(|input| self.call(&function, &input));
+                match answer {
+                    Ok(output) => {
+                        let mut result = serde_json::to_value(output).expect("serialises");
+                        result["success"] = json!(true);
+                        result
+                    }
+                    Err(e @ EngineError::Unsupported { .. }) => {
+                        json!({"success": false, "error": format!("unsupported: {e}")})
+                    }
+                    Err(e) => json!({"success": false, "error": e.to_string()}),
+                }
+            })
+            .collect();
+        let nanoseconds = start.elapsed().as_nanos() as u64;
+        json!({
+            "success": true,
+            "output": {"results": results},
+            "timings": [{"name": "evaluate", "nanoseconds": nanoseconds}],
+        })
     }
 
     fn call(&self, function: &str, input: &EvaluateInput) -> Result<EvaluateOutput, EngineError> {

@@ -7,7 +7,7 @@ use crate::verify::{
 use crate::InputError;
 use adcheck_engines::Engine;
 use adcheck_oracle::Oracle;
-use adcheck_protocol::{split_command, ProcessEngine};
+use adcheck_protocol::{split_command, ProcessEngine, ProcessOptions};
 use adcheck_reports::conformance::ConformanceDocument;
 use adcheck_suites::conformance::{ConformanceConfig, Suite};
 use adcheck_suites::examine::examine_catalogue;
@@ -39,6 +39,19 @@ pub struct ConformanceArgs {
     /// How long a process engine may take to answer one message.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     timeout: f64,
+    /// How long a new process engine may take to answer each handshake
+    /// message (`start`, `define`): a framework's import and first
+    /// compilation, never counted against a case.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    startup_timeout: f64,
+    /// Send a process engine one call per message even when it takes
+    /// batches (to measure what batches gain, say).
+    #[arg(long, requires = "engine_cmd")]
+    no_batches: bool,
+    /// Cases whose calls go in one batch to a process engine that takes
+    /// batches.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    batch_cases: usize,
     /// A suite to run (repeatable; default: all): generated, catalogue,
     /// properties, corpus.
     #[arg(long = "suite", value_name = "NAME")]
@@ -109,6 +122,14 @@ pub(crate) fn engine_named(name: &str) -> Result<Box<dyn Engine>, InputError> {
 /// Runs `conformance`.
 pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
     let timeout = positive_seconds("--timeout", args.timeout)?;
+    let startup_timeout = positive_seconds("--startup-timeout", args.startup_timeout)?;
+    if args.batch_cases == 0 || args.batch_cases > 4096 {
+        return Err(InputError(format!(
+            "--batch-cases {}: give 1 to 4096 cases a batch",
+            args.batch_cases
+        ))
+        .into());
+    }
     let deadline = crate::verify::deadline(args.time_budget)?;
     crate::verify::check_cases(args.cases, Default::default())?;
     let min_bits = crate::verify::min_bits(args.min_bits)?;
@@ -131,10 +152,27 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         (None, Some(line)) => {
             let command =
                 split_command(line).map_err(|e| InputError(format!("--engine-cmd: {e}")))?;
-            let engine = ProcessEngine::start(command, timeout, args.name.clone())
-                .map_err(|e| InputError(format!("--engine-cmd `{line}`: {e}")))?;
+            let options = ProcessOptions {
+                timeout,
+                startup_timeout,
+                name: args.name.clone(),
+                batches: !args.no_batches,
+            };
+            let engine = ProcessEngine::with_options(command, options).map_err(|e| {
+                InputError(format!(
+                    "--engine-cmd `{line}`: the engine did not start: {e}"
+                ))
+            })?;
+            let batches = match engine.batch_max_calls() {
+                0 if args.no_batches => "one call a message (--no-batches)".to_string(),
+                0 => "one call a message (the engine takes no batches)".to_string(),
+                n => format!(
+                    "calls of {} cases a batch, at most {n} calls a message",
+                    args.batch_cases
+                ),
+            };
             let what = format!(
-                "An engine in another process, `{line}` (tool `{}`, functions {}), over the JSON-lines protocol; per-message timeout {:.1} s.",
+                "An engine in another process, `{line}` (tool `{}`, functions {}), over the JSON-lines protocol; per-message timeout {:.1} s; {batches}.",
                 engine.tool(),
                 engine.functions().join(", "),
                 timeout.as_secs_f64()
@@ -151,6 +189,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         suites: suites.clone(),
         corpus,
         deadline,
+        batch_cases: args.batch_cases,
         ..ConformanceConfig::default()
     };
     let name = engine.name().to_string();

@@ -23,12 +23,15 @@
 //! }
 //! ```
 
+use crate::batch::{self, Prefetched};
 use crate::catalogue::{catalogue, Pitfall};
 use crate::fault_guard::{is_not_run, FaultGuard, NOT_RUN_REASON};
 use crate::generate::{case_tree, shrink, GenConfig, GeneratedCase};
 use crate::properties::{self, Property, PropertyOutcome};
 use adcheck_engines::{Differentiable, Engine, EngineError, Program};
-use adcheck_oracle::{Miss, Oracle, OracleConfig, Quantity, Reference, Verdict};
+use adcheck_oracle::{
+    InconclusiveReason, Miss, Oracle, OracleConfig, Quantity, Reference, Verdict,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -114,6 +117,9 @@ pub struct ConformanceConfig {
     /// Stop starting new cases after this instant (a time budget); the cases
     /// skipped are counted in [`RunOutcome::skipped`].
     pub deadline: Option<Instant>,
+    /// Cases whose calls go in one batch to an engine that takes batches
+    /// ([`Engine::batch_limit`]); engines that do not are unaffected.
+    pub batch_cases: usize,
 }
 
 impl Default for ConformanceConfig {
@@ -134,6 +140,7 @@ impl Default for ConformanceConfig {
             shrink_seconds: 20.0,
             corpus: Vec::new(),
             deadline: None,
+            batch_cases: 16,
         }
     }
 }
@@ -1169,29 +1176,62 @@ pub fn run_all(
     let units = units(config);
     let skipped = std::sync::atomic::AtomicU64::new(0);
     let pitfalls = catalogue();
+    // Engines that take batches get the calls of `chunk` cases at once;
+    // for the others a chunk is one case, as it always was.
+    let batching = engines.iter().any(|e| e.batch_limit() > 0);
+    let chunk = if batching {
+        config.batch_cases.max(1)
+    } else {
+        1
+    };
     let per_unit: Vec<Vec<(Vec<Record>, Vec<Counterexample>)>> = units
-        .par_iter()
-        .map(|unit| {
-            if config.deadline.is_some_and(|d| Instant::now() >= d) {
-                skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                progress(1);
-                return engines.iter().map(|_| (Vec::new(), Vec::new())).collect();
-            }
-            let prepared = match *unit {
-                Unit::Replay(k) => prepare_replay(&oracle, &config.corpus[k], with_hvp),
-                Unit::Pitfall(k) => prepare_pitfall(&oracle, &pitfalls[k], with_hvp),
-                Unit::Generated(i) => {
-                    let mut p = prepare_generated(config, &oracle, i, with_hvp);
-                    if !has(Suite::Generated) {
-                        p.references.clear();
-                    }
-                    p
-                }
-            };
-            let out = engines
+        .par_chunks(chunk)
+        .flat_map_iter(|these| {
+            let prepared: Vec<Option<Prepared>> = these
                 .iter()
-                .map(|engine| {
-                    let records = judge(*engine, &prepared, &oracle, has(Suite::Properties));
+                .map(|unit| {
+                    if config.deadline.is_some_and(|d| Instant::now() >= d) {
+                        skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        return None;
+                    }
+                    Some(match *unit {
+                        Unit::Replay(k) => prepare_replay(&oracle, &config.corpus[k], with_hvp),
+                        Unit::Pitfall(k) => prepare_pitfall(&oracle, &pitfalls[k], with_hvp),
+                        Unit::Generated(i) => {
+                            let mut p = prepare_generated(config, &oracle, i, with_hvp);
+                            if !has(Suite::Generated) {
+                                p.references.clear();
+                            }
+                            p
+                        }
+                    })
+                })
+                .collect();
+            let mut out: Vec<Vec<(Vec<Record>, Vec<Counterexample>)>> =
+                prepared.iter().map(|_| Vec::new()).collect();
+            for engine in engines {
+                let served: Vec<Prefetched> = if engine.batch_limit() > 0 {
+                    let plans: Vec<_> = prepared
+                        .iter()
+                        .flatten()
+                        .map(|p| batch::plan(p, engine.capabilities(), has(Suite::Properties)))
+                        .collect();
+                    batch::prefetch(*engine, &plans)
+                } else {
+                    Vec::new()
+                };
+                let mut served = served.into_iter();
+                for (slot, prepared) in out.iter_mut().zip(&prepared) {
+                    let Some(prepared) = prepared else {
+                        slot.push((Vec::new(), Vec::new()));
+                        continue;
+                    };
+                    let on = served.next();
+                    let on: &dyn Engine = match &on {
+                        Some(prefetched) => prefetched,
+                        None => *engine,
+                    };
+                    let records = judge(on, prepared, &oracle, has(Suite::Properties));
                     let counterexamples = match prepared.index {
                         Some(index) if prepared.suite == Suite::Generated => records
                             .iter()
@@ -1200,10 +1240,10 @@ pub fn run_all(
                             .collect(),
                         _ => Vec::new(),
                     };
-                    (records, counterexamples)
-                })
-                .collect();
-            progress(1);
+                    slot.push((records, counterexamples));
+                }
+            }
+            progress(these.len() as u64);
             out
         })
         .collect();

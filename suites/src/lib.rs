@@ -1,6 +1,7 @@
 //! What adcheck checks: generated programs, the pitfall catalogue,
 //! consistency properties, and the conformance API.
 
+pub mod batch;
 pub mod catalogue;
 pub mod conformance;
 pub mod examine;

@@ -15,7 +15,10 @@
 //! creates PATH first misbehaves, so a pool of processes misbehaves exactly
 //! once between them. `--huge-line BYTES` answers the first `evaluate` of
 //! every process with a line of that many bytes; `--stderr-bytes BYTES`
-//! writes that many bytes to standard error before every answer.
+//! writes that many bytes to standard error before every answer;
+//! `--batches` says in `start` that it takes batches (a batch is one
+//! `evaluate` message); `--slow-start SECONDS` sleeps that long before
+//! answering `start`.
 
 use adcheck_engines::reverse::ReverseEngine;
 use adcheck_protocol::Server;
@@ -63,12 +66,22 @@ fn main() -> ExitCode {
     let mut first_evaluate = true;
 
     let engine = ReverseEngine;
-    let mut server = Server::new(&engine);
+    // Batches only when asked: the fault counts are per message.
+    let mut server = if args.iter().any(|a| a == "--batches") {
+        Server::new(&engine)
+    } else {
+        Server::without_batches(&engine)
+    };
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout();
     let mut evaluations = 0u64;
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
+        if line.contains("\"start\"") {
+            if let Some(seconds) = flag("--slow-start").and_then(|s| s.parse::<f64>().ok()) {
+                std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+            }
+        }
         let mut reply = server.respond(&line);
         let evaluate = line.contains("\"evaluate\"");
         if evaluate && stderr_bytes > 0 {
