@@ -5,6 +5,7 @@
 
 mod build;
 mod preflight;
+mod python;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -145,14 +146,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let mut all = vec!["test".to_string(), "--workspace".to_string()];
             all.extend(args);
-            cargo(&all)
+            let code = cargo(&all)?;
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+            // The Python helper's own tests (standard library only).
+            Ok(if python::helper_tests()? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Task::Verify { args } => runner("adcheck", Some("verify"), &features_for(&args), args),
         Task::Conformance { args } => {
             let command = flag_value(&args, "--engine-cmd").unwrap_or_default();
-            if command.split_whitespace().next() == Some("python3") {
-                preflight::ensure_program("python3", "python3", "to run the engine command")?;
-            }
+            python::prepare_engine(&command)?;
             runner("adcheck", Some("conformance"), &features_for(&args), args)
         }
         Task::Serve { args } => runner("adcheck", Some("serve"), &features_for(&args), args),

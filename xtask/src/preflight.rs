@@ -34,6 +34,33 @@ pub fn ensure_build_tools() -> Result<()> {
     ensure_program("m4", "m4", "to build GMP (through the `rug` crate)")
 }
 
+/// Installs the Debian `package` with apt-get when running as root;
+/// otherwise stops with the command to run. `why` completes "needed …".
+pub fn ensure_apt_package(package: &str, why: &str) -> Result<()> {
+    let hint = install_hint(package);
+    if !(running_as_root() && on_path("apt-get")) {
+        bail!("the Debian package {package} is needed {why}.\nRun: {hint}");
+    }
+    eprintln!("xtask: installing {package} with apt-get (needed {why})");
+    for args in [
+        &["update", "-qq"][..],
+        &["install", "-y", "-qq", package][..],
+    ] {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")?;
+        if !status.success() {
+            bail!(
+                "`apt-get {}` failed; install {package} yourself: {hint}",
+                args.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Ensures `program` is on the PATH: installs the Debian `package` with
 /// apt-get when running as root, and otherwise stops with the command to
 /// run. `why` completes "`program` is needed …".
@@ -43,25 +70,7 @@ pub fn ensure_program(program: &str, package: &str, why: &str) -> Result<()> {
     }
     let hint = install_hint(package);
     if running_as_root() && on_path("apt-get") {
-        eprintln!(
-            "xtask: `{program}` (needed {why}) is missing; installing {package} with apt-get"
-        );
-        for args in [
-            &["update", "-qq"][..],
-            &["install", "-y", "-qq", package][..],
-        ] {
-            let status = Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-                .context("running apt-get")?;
-            if !status.success() {
-                bail!(
-                    "`apt-get {}` failed; install {package} yourself: {hint}",
-                    args.join(" ")
-                );
-            }
-        }
+        ensure_apt_package(package, why)?;
         if on_path(program) {
             return Ok(());
         }

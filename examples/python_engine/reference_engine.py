@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A reference AD engine in Python, standard library only, speaking adcheck's
-JSON-lines protocol (the protocol is documented in protocol/src/lib.rs).
+"""A reference AD engine in Python, standard library only, on the
+`adcheck_engine` helper (python/; `pip install ./python`, or run from this
+repository as it is).
 
 - forward mode: dual numbers (`Dual`), nestable, so `hvp` is forward over
   forward (n passes of duals of duals);
@@ -13,150 +14,27 @@ even through an infinite partial.
 
 Check it with
 
-    cargo xtask conformance --engine-cmd "python3 examples/python_engine/adcheck_engine.py"
-
-Python raises on 1/0, log(0), exp(1000) and friends where IEEE arithmetic
-gives infinities or NaN; the `f_*` functions below restore IEEE results.
+    cargo xtask conformance --engine-cmd "python3 examples/python_engine/reference_engine.py"
 """
 
-import json
 import math
+import os
 import sys
-import time
-import traceback
+
+try:
+    import adcheck_engine
+except ImportError:  # run from the repository without installing the helper
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+    import adcheck_engine
+
+from adcheck_engine import Engine, ieee, serve
 
 INF = math.inf
 NAN = math.nan
 
-# ---------------------------------------------------------------------------
-# IEEE arithmetic on floats.
-
-
-def f_div(a, b):
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a != a or a == 0.0:
-            return NAN
-        return math.copysign(INF, a) * math.copysign(1.0, b)
-
-
-def f_exp(x):
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return INF
-
-
-def f_expm1(x):
-    try:
-        return math.expm1(x)
-    except OverflowError:
-        return INF
-
-
-def f_ln(x):
-    if x != x or x < 0.0:
-        return NAN
-    if x == 0.0:
-        return -INF
-    return math.log(x)
-
-
-def f_log1p(x):
-    if x != x or x < -1.0:
-        return NAN
-    if x == -1.0:
-        return -INF
-    return math.log1p(x)
-
-
-def f_sqrt(x):
-    return NAN if x < 0.0 else math.sqrt(x)
-
-
-def f_cbrt(x):
-    if hasattr(math, "cbrt"):
-        return math.cbrt(x)
-    if x == 0.0 or x != x or math.isinf(x):
-        return x
-    y = math.copysign(abs(x) ** (1.0 / 3.0), x)
-    return y - (y * y * y - x) / (3.0 * y * y)
-
-
-def periodic(f):
-    def g(x):
-        return NAN if math.isinf(x) or x != x else f(x)
-
-    return g
-
-
-f_sin, f_cos, f_tan = periodic(math.sin), periodic(math.cos), periodic(math.tan)
-
-
-def f_asin(x):
-    return NAN if x != x or abs(x) > 1.0 else math.asin(x)
-
-
-def f_acos(x):
-    return NAN if x != x or abs(x) > 1.0 else math.acos(x)
-
-
-def f_sinh(x):
-    try:
-        return math.sinh(x)
-    except OverflowError:
-        return math.copysign(INF, x)
-
-
-def f_cosh(x):
-    try:
-        return math.cosh(x)
-    except OverflowError:
-        return INF
-
-
-def odd_integer(b):
-    return math.isfinite(b) and float(b).is_integer() and int(b) % 2 == 1
-
-
-def f_pow(a, b):
-    try:
-        return math.pow(a, b)
-    except OverflowError:
-        return -INF if a < 0.0 and odd_integer(b) else INF
-    except ValueError:
-        if a == 0.0 and b < 0.0:
-            return math.copysign(INF, a) if odd_integer(b) else INF
-        return NAN
-
-
-def f_softplus(x):
-    return max_f(x, 0.0) + f_log1p(f_exp(-abs(x)))
-
-
-def max_f(a, b):
-    if a != a or b != b:
-        return NAN
-    if a == b:
-        return a + (b - a) * 0.5
-    return a if a > b else b
-
-
-def f_logsumexp(xs):
-    if any(x != x for x in xs):
-        return NAN
-    m = max(xs)
-    if math.isinf(m):
-        return m
-    return m + f_ln(sum_in_order(f_exp(x - m) for x in xs))
-
-
-def sum_in_order(values):
-    total = 0.0
-    for v in values:
-        total += v
-    return total
+# IEEE results for floats (Python's math raises where IEEE gives inf/NaN).
+f_div, f_exp, f_ln, f_pow, f_logsumexp = ieee.div, ieee.exp, ieee.ln, ieee.pow, ieee.logsumexp
+FLOAT_OPS = ieee.MATH_OPS
 
 
 # ---------------------------------------------------------------------------
@@ -239,28 +117,7 @@ def compare(a, b):
 # ---------------------------------------------------------------------------
 # Operations over floats and Duals: value and local partials.
 
-FLOAT_UNARY = {
-    "neg": lambda x: -x,
-    "recip": lambda x: f_div(1.0, x),
-    "sqrt": f_sqrt,
-    "cbrt": f_cbrt,
-    "exp": f_exp,
-    "expm1": f_expm1,
-    "ln": f_ln,
-    "log1p": f_log1p,
-    "sin": f_sin,
-    "cos": f_cos,
-    "tan": f_tan,
-    "asin": f_asin,
-    "acos": f_acos,
-    "atan": math.atan,
-    "sinh": f_sinh,
-    "cosh": f_cosh,
-    "tanh": math.tanh,
-    "abs": abs,
-    "relu": lambda x: NAN if x != x else (x if x > 0.0 else 0.0),
-    "softplus": f_softplus,
-}
+FLOAT_UNARY = {op: FLOAT_OPS[op] for op in adcheck_engine.UNARY}
 
 
 def unary(op, x):
@@ -452,64 +309,48 @@ def logsumexp(xs):
 # ---------------------------------------------------------------------------
 # Programs.
 
-UNARY_OPS = set(FLOAT_UNARY)
-BINARY_OPS = {"add", "sub", "mul", "div", "powf", "atan2", "min", "max", "hypot"}
-SELECT_OPS = {"iflt": (-1,), "ifle": (-1, 0)}
+def select(taken_when):
+    def pick(a, b, then, otherwise):
+        return then if compare(a, b) in taken_when else otherwise
+
+    return pick
 
 
-def evaluate(program, inputs):
-    """Evaluates a program (JSON form) over floats or Duals."""
-    values = list(inputs)
-    for k, instr in enumerate(program["body"]):
-        op, args = instr["op"], instr.get("args", [])
-        a = [values[i] for i in args]
-        if op == "const":
-            values.append(float(instr["value"]))
-        elif op in UNARY_OPS:
-            values.append(unary(op, a[0]))
-        elif op == "powi":
-            values.append(powi(a[0], int(instr["exponent"])))
-        elif op in BINARY_OPS:
-            values.append(binary(op, a[0], a[1]))
-        elif op == "logsumexp":
-            values.append(logsumexp(a))
-        elif op in SELECT_OPS:
-            values.append(a[2] if compare(a[0], a[1]) in SELECT_OPS[op] else a[3])
-        else:
-            raise ValueError(f"body entry {k}: unknown operation `{op}`")
-    return [values[i] for i in program["outputs"]]
+# The operations over floats or Duals, for `Program.evaluate`.
+DUAL_OPS = {op: (lambda op: lambda x: unary(op, x))(op) for op in adcheck_engine.UNARY}
+DUAL_OPS.update({op: (lambda op: lambda a, b: binary(op, a, b))(op) for op in adcheck_engine.BINARY})
+DUAL_OPS.update(const=float, powi=lambda x, n: powi(x, n), logsumexp=lambda xs: logsumexp(xs))
+DUAL_OPS.update(iflt=select((-1,)), ifle=select((-1, 0)))
 
 
 def tape_vjp(program, x, u):
     """Reverse mode: record each value's local partials, sweep backwards."""
     values = list(x)
     parents = [()] * len(x)
-    for instr in program["body"]:
-        op, args = instr["op"], instr.get("args", [])
+    for instr in program.body:
+        op, args = instr.op, instr.args
         a = [values[i] for i in args]
         if op == "const":
-            value, partials = float(instr["value"]), ()
-        elif op in UNARY_OPS:
+            value, partials = instr.value, ()
+        elif op in adcheck_engine.UNARY:
             value, d = unary_with_partial(op, a[0])
             partials = (d,)
         elif op == "powi":
-            value, d = powi_with_partial(a[0], int(instr["exponent"]))
+            value, d = powi_with_partial(a[0], instr.exponent)
             partials = (d,)
-        elif op in BINARY_OPS:
+        elif op in adcheck_engine.BINARY:
             value, da, db = binary_with_partials(op, a[0], a[1])
             partials = (da, db)
         elif op == "logsumexp":
             value, partials = logsumexp_with_partials(a)
-        elif op in SELECT_OPS:
-            taken = compare(a[0], a[1]) in SELECT_OPS[op]
+        else:  # iflt, ifle
+            taken = compare(a[0], a[1]) in ((-1,) if op == "iflt" else (-1, 0))
             value = a[2] if taken else a[3]
             partials = (0.0, 0.0, 1.0 if taken else 0.0, 0.0 if taken else 1.0)
-        else:
-            raise ValueError(f"unknown operation `{op}`")
         values.append(value)
         parents.append(tuple(zip(args, partials)))
     adjoint = [0.0] * len(values)
-    for i, w in zip(program["outputs"], u):
+    for i, w in zip(program.outputs, u):
         adjoint[i] += w
     for node in range(len(values) - 1, -1, -1):
         a = adjoint[node]
@@ -517,11 +358,11 @@ def tape_vjp(program, x, u):
             continue
         for parent, partial in parents[node]:
             adjoint[parent] += chain(partial, a)
-    return [values[i] for i in program["outputs"]], adjoint[: len(x)]
+    return [values[i] for i in program.outputs], adjoint[: len(x)]
 
 
 def jvp(program, x, v):
-    out = evaluate(program, [Dual(xi, vi) for xi, vi in zip(x, v)])
+    out = program.evaluate([Dual(xi, vi) for xi, vi in zip(x, v)], DUAL_OPS)
     return [primal(y) for y in out], [lift(y).d for y in out]
 
 
@@ -530,7 +371,7 @@ def hvp(program, x, v):
     hv, f = [], None
     for i in range(n):
         inputs = [Dual(Dual(x[j], v[j]), Dual(1.0 if i == j else 0.0, 0.0)) for j in range(n)]
-        y = lift(evaluate(program, inputs)[0])
+        y = lift(program.evaluate(inputs, DUAL_OPS)[0])
         f = primal(y)
         # y = (f + ∇f·v ε₂) + (∂ᵢf + eᵢᵀHv ε₂) ε₁
         hv.append(y.d.d if isinstance(y.d, Dual) else 0.0)
@@ -538,7 +379,7 @@ def hvp(program, x, v):
 
 
 def jacobian(program, x):
-    n, m = len(x), len(program["outputs"])
+    n, m = len(x), program.n_outputs
     jac = [0.0] * (n * m)
     primal_out = []
     if n <= m:
@@ -555,73 +396,29 @@ def jacobian(program, x):
     return primal_out, jac
 
 
-# ---------------------------------------------------------------------------
-# The protocol.
+class ReferenceEngine(Engine):
+    """Every function, by the dual numbers and the tape above."""
 
-FUNCTIONS = ["primal", "jvp", "vjp", "gradient", "jacobian", "hvp"]
+    tool = "python-reference"
 
+    def primal(self, program, x):
+        return [primal(y) for y in program.evaluate(x, DUAL_OPS)]
 
-def decode(xs):
-    special = {"inf": INF, "-inf": -INF, "nan": NAN}
-    return [special[x] if isinstance(x, str) else float(x) for x in xs]
+    def jvp(self, program, x, v):
+        return jvp(program, x, v)
 
+    def vjp(self, program, x, u):
+        return tape_vjp(program, x, u)
 
-def encode(xs):
-    return [("nan" if x != x else ("inf" if x > 0 else "-inf")) if math.isinf(x) or x != x else x for x in xs]
+    def gradient(self, program, x):
+        return tape_vjp(program, x, [1.0])
 
+    def jacobian(self, program, x):
+        return jacobian(program, x)
 
-def call(function, data):
-    program, x = data["program"], decode(data["x"])
-    if len(x) != program["inputs"]:
-        raise ValueError(f"the program takes {program['inputs']} inputs, the point has {len(x)}")
-    if function == "primal":
-        return {"primal": encode([primal(y) for y in evaluate(program, x)])}
-    if function == "jvp":
-        f, d = jvp(program, x, decode(data["v"]))
-    elif function == "vjp":
-        f, d = tape_vjp(program, x, decode(data["u"]))
-    elif function == "gradient":
-        f, d = tape_vjp(program, x, [1.0])
-    elif function == "jacobian":
-        f, d = jacobian(program, x)
-    elif function == "hvp":
-        f, d = hvp(program, x, decode(data["v"]))
-    else:
-        raise ValueError(f"unknown function `{function}`")
-    return {"primal": encode(f), "derivative": encode([float(t) for t in d])}
-
-
-def respond(message):
-    reply = {"id": message.get("id")}
-    kind = message.get("kind")
-    if kind == "start":
-        reply["tool"] = "python-reference"
-        reply["config"] = {"functions": FUNCTIONS}
-    elif kind == "define":
-        ok = message.get("module") == "adcheck"
-        reply["success"] = ok
-        if not ok:
-            reply["error"] = f"unknown module `{message.get('module')}`"
-    elif kind == "evaluate":
-        start = time.perf_counter_ns()
-        try:
-            reply["output"] = call(message["function"], message["input"])
-            reply["success"] = True
-            reply["timings"] = [{"name": "evaluate", "nanoseconds": time.perf_counter_ns() - start}]
-        except Exception as e:  # an answer, never a crash
-            reply["success"] = False
-            reply["error"] = f"{type(e).__name__}: {e} ({traceback.extract_tb(e.__traceback__)[-1].lineno})"
-    return reply
-
-
-def main():
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        reply = respond(json.loads(line))
-        sys.stdout.write(json.dumps(reply, allow_nan=False) + "\n")
-        sys.stdout.flush()
+    def hvp(self, program, x, v):
+        return hvp(program, x, v)
 
 
 if __name__ == "__main__":
-    main()
+    serve(ReferenceEngine())
