@@ -766,6 +766,16 @@ pub(crate) fn expectation(pitfall: &Pitfall, got: &[f64], verdicts: Option<&[Ver
             Some(Verdict::Convention { admissible, .. }) => {
                 Some(format!("∂{k} in the {}", admissible.describe()))
             }
+            // Where the function itself is not finite (logsumexp of all −∞)
+            // its derivative is undefined, and a non-finite answer is as
+            // admissible as the value the catalogue declares.
+            Some(Verdict::Inconclusive {
+                reason: InconclusiveReason::PrimalNotFinite,
+                ..
+            }) if !got[k].is_finite() => Some(format!(
+                "∂{k} in the {}",
+                adcheck_oracle::Admissible::Undefined.describe()
+            )),
             _ => None,
         })
         .collect();
