@@ -630,6 +630,48 @@ impl Graph {
         values
     }
 
+    /// For each node of `plan`, whether its `f64` evaluation (`f64_values`)
+    /// or that of a node it depends on left `f64`'s range: overflowed to ±∞
+    /// or underflowed to zero where the precise value (`precise`) is beyond
+    /// `f64`'s normal range. Such an `f64` value measures a range escape,
+    /// not rounding.
+    pub fn range_escapes(
+        &self,
+        plan: &Plan,
+        f64_values: &[Option<f64>],
+        precise: &[Option<Mp>],
+    ) -> Vec<bool> {
+        let mut escaped = vec![false; f64_values.len().max(precise.len())];
+        for &id in &plan.order {
+            let i = id as usize;
+            let own = match (
+                f64_values.get(i).copied().flatten(),
+                precise.get(i).and_then(Option::as_ref),
+            ) {
+                // The precise value is beyond f64's range (above its
+                // largest number, or nonzero below its smallest normal one)
+                // and the f64 one is ±∞ or 0: the range, not rounding. (A
+                // zero from cancellation has a precise value in range.)
+                (Some(v), Some(p)) => {
+                    let p = p.0.clone().abs();
+                    let beyond = p.is_finite()
+                        && !p.is_zero()
+                        && !(f64::MIN_POSITIVE..=f64::MAX).contains(&p);
+                    beyond && (v.is_infinite() || v == 0.0)
+                }
+                _ => false,
+            };
+            let inherited = self.nodes[i]
+                .children()
+                .iter()
+                .any(|&c| escaped.get(c as usize).copied().unwrap_or(false));
+            if let Some(e) = escaped.get_mut(i) {
+                *e = own || inherited;
+            }
+        }
+        escaped
+    }
+
     /// For each node of `plan`, the magnitude of its value as a sum over
     /// paths of products of absolute values: sums and differences add the
     /// magnitudes of their terms, products multiply them. Against it, the

@@ -1023,6 +1023,10 @@ impl Oracle {
         let path_magnitudes = widen(combine(&graph.magnitudes(&roots_plan, &path_values)));
         let fixed64: Vec<Option<f64>> = fixed.iter().map(|v| v.as_ref().map(Mp::to_f64)).collect();
         let symbolic64 = graph.evaluate_with(&roots_plan, x, &fixed64);
+        // Where the f64 formula overflows or underflows (x² + y² at 1e200)
+        // its gap to the exact value is the engines' own range bug, not a
+        // rounding scale to forgive.
+        let escaped = graph.range_escapes(&roots_plan, &symbolic64, &path_values);
         let singular = singular_primal || values.iter().flatten().any(|v| !v.0.is_finite());
         let exact: Vec<Float> = plan
             .roots
@@ -1127,7 +1131,11 @@ impl Oracle {
                     .as_ref()
                     .map_or_else(|| Mp::nan().0, |v| v.0.clone());
                 let s64 = symbolic64[node as usize].unwrap_or(f64::NAN);
-                let rounding_scale = Float::with_val(prec, s64 - &on_f64_path).abs().to_f64();
+                let rounding_scale = if escaped.get(node as usize).copied().unwrap_or(false) {
+                    0.0
+                } else {
+                    Float::with_val(prec, s64 - &on_f64_path).abs().to_f64()
+                };
                 let gap = |v: &Option<Mp>| {
                     v.as_ref()
                         .map_or(0.0, |v| Float::with_val(prec, &v.0 - &exact).abs().to_f64())
@@ -1390,6 +1398,15 @@ impl Oracle {
         }
         let within = |r: &Float, tolerance: f64| {
             let rounded = r.to_f64();
+            // An infinite tolerance for a finite value (a path magnitude that
+            // overflowed f64 while computing it: 1/(x² + y²) at 1e−300)
+            // would admit anything, even 0 correct bits; the value's own
+            // size is the scale instead (the magnitude is never below it).
+            let tolerance = if tolerance.is_infinite() && rounded.is_finite() {
+                self.mixed(reference, rounded.abs(), rounded.abs())
+            } else {
+                tolerance
+            };
             if r.is_nan() || got.is_nan() {
                 r.is_nan() && got.is_nan()
             } else if got == rounded {

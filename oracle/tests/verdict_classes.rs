@@ -171,3 +171,23 @@ fn a_lossy_but_correct_formula_is_inaccurate_not_wrong() {
     let exact = 1.0 / x.cosh().powi(2);
     assert!(is_wrong(&gradient(tanh, &[x], &[-exact])[0]));
 }
+
+#[test]
+fn an_answer_with_no_correct_bits_never_passes_at_extreme_magnitudes() {
+    // atan2's partials x/(x² + y²) where x² + y² underflows (1e−300) or
+    // overflows (1e200) in f64 while the partial itself is an ordinary f64
+    // (5e299, 5e−201): PyTorch answers 0 at both, JAX ∞ and 0. Neither may
+    // pass; the correctly rounded value does.
+    let atan2 = "input y x\nz = atan2 y x\noutput z";
+    for p in [1e-300, 1e200] {
+        let exact = 1.0 / (2.0 * p);
+        for wrong in [0.0, f64::INFINITY] {
+            for v in gradient(atan2, &[p, p], &[wrong, -wrong]) {
+                assert!(!v.is_pass(), "{wrong:e} at {p:e}: {v:?}");
+            }
+        }
+        for v in gradient(atan2, &[p, p], &[exact, -exact]) {
+            assert!(v.is_pass(), "the exact {exact:e} at {p:e}: {v:?}");
+        }
+    }
+}

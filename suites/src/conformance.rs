@@ -759,7 +759,15 @@ pub(crate) fn expectation(pitfall: &Pitfall, got: &[f64], verdicts: Option<&[Ver
             .check(&[got[k]])
             .is_err()
         })
+        // A value the oracle passes is right to within the rounding of the
+        // program at that point (softmax(1000, 1000) computed through
+        // 1000 + ln 2 is 248 ulps from ½ in PyTorch and in any shifted
+        // formula): the catalogue's few ulps are no stricter a judge.
+        .filter(|&k| !matches!(verdicts.get(k), Some(Verdict::Pass { .. })))
         .collect();
+    if missed.is_empty() {
+        return Folded::pass();
+    }
     let conventions: Vec<String> = missed
         .iter()
         .filter_map(|&k| match verdicts.get(k) {
