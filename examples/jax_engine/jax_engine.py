@@ -125,7 +125,8 @@ def padded(n):
 
 
 class JaxEngine(Engine):
-    tool = "jax"
+    # The version in the name, so every report says which JAX it judged.
+    tool = f"jax-{jax.__version__}"
 
     def __init__(self, jit_after=64):
         self.jit_after = jit_after

@@ -103,7 +103,9 @@ def transforms(program):
 
 
 class PyTorchEngine(Engine):
-    tool = "pytorch"
+    # The version in the name (without the build tag), so every report
+    # says which PyTorch it judged.
+    tool = f"pytorch-{torch.__version__.split('+')[0]}"
 
     def __init__(self):
         self._transforms = {}

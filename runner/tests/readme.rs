@@ -121,10 +121,12 @@ const RUN_BY_TESTS: [(&str, &str); 1] = [(
 
 /// The README commands nothing here runs, with the reason: the optional
 /// Symbolica feature, whose licence allows one unlicensed instance per
-/// machine, is never built by CI or the tests.
-const NOT_RUN: [&str; 2] = [
+/// machine, is never built by CI or the tests; PyTorch's wheel pulls ~3 GB
+/// and is never installed by CI.
+const NOT_RUN: [&str; 3] = [
     "cargo run --release -p adcheck-runner --features symbolica -- verify --seed 20261126 --cases 2000",
     "cargo run --release -p adcheck-suites --features symbolica --example third_reference -- 2000 1",
+    "cargo xtask conformance --engine-cmd \"python3 examples/pytorch_engine/pytorch_engine.py\" --seed 20261126 --cases 1000",
 ];
 
 /// Whether `command` is a usage form with placeholders (`--engine NAME`,

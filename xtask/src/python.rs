@@ -48,7 +48,9 @@ fn use_environment(env: &Path) -> Result<()> {
 }
 
 fn run(command: &mut Command, what: &str) -> Result<()> {
-    let status = command.status().with_context(|| format!("running {what}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("running {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }
