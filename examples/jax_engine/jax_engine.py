@@ -18,9 +18,9 @@ or more (default 64) is compiled once and cached by the program's text.
     pip install "jax[cpu]"   # or: cargo xtask conformance installs it
     cargo xtask conformance --engine-cmd "python3 examples/jax_engine/jax_engine.py"
 
-Composed, because JAX has no function of that name: `recip` (1 / x) and
-`relu` (jax.nn.relu is max(x, 0)); `iflt`/`ifle` are `jnp.where` on the
-comparison, as a JAX user writes a branch under jit.
+Nothing is composed: `recip` is written `1.0 / x` as JAX users write it,
+`relu`, `softplus` and `logsumexp` are `jax.nn`'s, and `iflt`/`ifle` are
+`jnp.where` on the comparison, as a JAX user writes a branch under jit.
 """
 
 import argparse

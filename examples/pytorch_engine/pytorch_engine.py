@@ -8,12 +8,14 @@ H·v as forward over reverse (`jvp` of `grad`, as torch.func's tutorial
 writes it). A batch of points of one program is one call under
 `torch.func.vmap`.
 
-    pip install torch   # ~3 GB with its CUDA libraries; CPU is enough
+    python3 -m venv target/adcheck/python/torch   # once; the wheel is ~3 GB
+    target/adcheck/python/torch/bin/pip install torch==2.15.0
     cargo xtask conformance --engine-cmd "python3 examples/pytorch_engine/pytorch_engine.py"
 
-Composed, because PyTorch has no function of that name: `cbrt`
-(sign(x)·|x|^(1/3), as PyTorch's forums advise) and `recip` is
-`torch.reciprocal`; `iflt`/`ifle` are `torch.where` on the comparison.
+Composed, because PyTorch has no function of that name: `cbrt`, as
+sign(x)·|x|^(1/3) (so its derivative at 0 is 0·∞ = NaN, this composition's
+doing, not PyTorch's). `recip` is `torch.reciprocal`; `iflt`/`ifle` are
+`torch.where` on the comparison.
 """
 
 import os
