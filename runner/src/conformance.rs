@@ -52,6 +52,10 @@ pub struct ConformanceArgs {
     /// batches.
     #[arg(long, value_name = "N", default_value_t = 16)]
     batch_cases: usize,
+    /// Candidates tried when shrinking one failure (0: failures are saved
+    /// as found; shrinking asks the engine one call at a time).
+    #[arg(long, value_name = "N", default_value_t = 400)]
+    shrink_budget: usize,
     /// A suite to run (repeatable; default: all): generated, catalogue,
     /// properties, corpus.
     #[arg(long = "suite", value_name = "NAME")]
@@ -190,6 +194,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         corpus,
         deadline,
         batch_cases: args.batch_cases,
+        shrink_budget: args.shrink_budget,
         ..ConformanceConfig::default()
     };
     let name = engine.name().to_string();
