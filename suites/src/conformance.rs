@@ -1050,6 +1050,8 @@ pub fn shrink_failure(
     let mut stop: Option<String> = None;
     if is_process_fault(&failed.reason) {
         stop = Some("a process fault: saved as found, not shrunk by re-running the engine".into());
+    } else if config.shrink_budget == 0 {
+        stop = Some("the shrink budget is 0: saved as found".into());
     }
     let mut faults = 0;
     let mut judged = 0;

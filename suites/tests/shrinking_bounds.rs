@@ -161,3 +161,26 @@ fn a_process_fault_is_saved_as_found_without_calling_the_engine_again() {
             .is_some_and(|w| w.starts_with("a process fault")));
     }
 }
+
+#[test]
+fn a_shrink_budget_of_zero_saves_failures_as_found() {
+    let engine = Wrong {
+        delay: Duration::ZERO,
+        fault_below: 0,
+        calls: AtomicUsize::new(0),
+    };
+    let config = ConformanceConfig {
+        shrink_budget: 0,
+        ..config()
+    };
+    let report = check_engine(&engine, &config);
+    assert!(!report.counterexamples.is_empty());
+    for c in &report.counterexamples {
+        assert_eq!(c.shrink_steps, 0);
+        assert_eq!(c.size, c.original_size);
+        assert_eq!(
+            c.not_shrunk.as_deref(),
+            Some("the shrink budget is 0: saved as found")
+        );
+    }
+}
