@@ -40,7 +40,7 @@ import jax.numpy as jnp
 
 jax.config.update("jax_enable_x64", True)
 
-from adcheck_engine import Engine, serve  # noqa: E402
+from adcheck_engine import DispatchEngine, serve  # noqa: E402
 
 OPS = {
     "const": lambda value: jnp.asarray(value, dtype=jnp.float64),
@@ -124,7 +124,7 @@ def padded(n):
     return size
 
 
-class JaxEngine(Engine):
+class JaxEngine(DispatchEngine):
     # The version in the name, so every report says which JAX it judged.
     tool = f"jax-{jax.__version__}"
 
@@ -168,42 +168,6 @@ class JaxEngine(Engine):
             return [out[j] for j in range(k)]
         y, d = out
         return [(y[j], d[j]) for j in range(k)]
-
-    def primal(self, program, x):
-        return self.one("primal", program, x)
-
-    def jvp(self, program, x, v):
-        return self.one("jvp", program, x, v)
-
-    def vjp(self, program, x, u):
-        return self.one("vjp", program, x, u)
-
-    def gradient(self, program, x):
-        return self.one("gradient", program, x)
-
-    def jacobian(self, program, x):
-        return self.one("jacobian", program, x)
-
-    def hvp(self, program, x, v):
-        return self.one("hvp", program, x, v)
-
-    def primal_batch(self, program, xs, seeds):
-        return self.many("primal", program, xs, None)
-
-    def jvp_batch(self, program, xs, seeds):
-        return self.many("jvp", program, xs, seeds)
-
-    def vjp_batch(self, program, xs, seeds):
-        return self.many("vjp", program, xs, seeds)
-
-    def gradient_batch(self, program, xs, seeds):
-        return self.many("gradient", program, xs, None)
-
-    def jacobian_batch(self, program, xs, seeds):
-        return self.many("jacobian", program, xs, None)
-
-    def hvp_batch(self, program, xs, seeds):
-        return self.many("hvp", program, xs, seeds)
 
 
 def main():

@@ -30,7 +30,7 @@ except ImportError:  # run from the repository without installing the helper
 import torch
 import torch.func as tf
 
-from adcheck_engine import Engine, serve  # noqa: E402
+from adcheck_engine import DispatchEngine, serve  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 F64 = torch.float64
@@ -104,7 +104,7 @@ def transforms(program):
     return {"primal": f, "jvp": jvp, "vjp": vjp, "gradient": gradient, "jacobian": jacobian, "hvp": hvp}
 
 
-class PyTorchEngine(Engine):
+class PyTorchEngine(DispatchEngine):
     # The version in the name (without the build tag), so every report
     # says which PyTorch it judged.
     tool = f"pytorch-{torch.__version__.split('+')[0]}"
@@ -133,42 +133,6 @@ class PyTorchEngine(Engine):
             return [out[j] for j in range(len(xs))]
         y, d = out
         return [(y[j], d[j]) for j in range(len(xs))]
-
-    def primal(self, program, x):
-        return self.one("primal", program, x)
-
-    def jvp(self, program, x, v):
-        return self.one("jvp", program, x, v)
-
-    def vjp(self, program, x, u):
-        return self.one("vjp", program, x, u)
-
-    def gradient(self, program, x):
-        return self.one("gradient", program, x)
-
-    def jacobian(self, program, x):
-        return self.one("jacobian", program, x)
-
-    def hvp(self, program, x, v):
-        return self.one("hvp", program, x, v)
-
-    def primal_batch(self, program, xs, seeds):
-        return self.many("primal", program, xs, None)
-
-    def jvp_batch(self, program, xs, seeds):
-        return self.many("jvp", program, xs, seeds)
-
-    def vjp_batch(self, program, xs, seeds):
-        return self.many("vjp", program, xs, seeds)
-
-    def gradient_batch(self, program, xs, seeds):
-        return self.many("gradient", program, xs, None)
-
-    def jacobian_batch(self, program, xs, seeds):
-        return self.many("jacobian", program, xs, None)
-
-    def hvp_batch(self, program, xs, seeds):
-        return self.many("hvp", program, xs, seeds)
 
 
 if __name__ == "__main__":

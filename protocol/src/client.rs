@@ -477,14 +477,15 @@ impl ProcessEngine {
         self.functions.iter().any(|f| f == function)
     }
 
-    /// Asks the process for `function` at `input`.
-    fn evaluate(&self, function: &str, input: EvaluateInput) -> Result<Derivative, EngineError> {
-        if !self.offers(function) {
-            return Err(EngineError::Unsupported {
-                engine: self.name.clone(),
-                what: function.to_string(),
-            });
-        }
+    /// Sends one `evaluate` message on a pooled (or new) process and
+    /// returns its reply; a fault drops the session, killing the process,
+    /// before returning.
+    fn send_evaluate(
+        &self,
+        function: &str,
+        input: Value,
+        timeout: Duration,
+    ) -> Result<Value, EngineError> {
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut session = match pooled {
             Some(s) => s,
@@ -496,13 +497,24 @@ impl ProcessEngine {
             "function": function,
             "input": input,
         });
-        // A fault drops the session (killing the process) before returning.
         self.evaluations.fetch_add(1, Ordering::Relaxed);
-        let reply = session.request(self.id(), message, self.timeout)?;
+        let reply = session.request(self.id(), message, timeout)?;
         self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(session);
+        Ok(reply)
+    }
+
+    /// Asks the process for `function` at `input`.
+    fn evaluate(&self, function: &str, input: EvaluateInput) -> Result<Derivative, EngineError> {
+        if !self.offers(function) {
+            return Err(EngineError::Unsupported {
+                engine: self.name.clone(),
+                what: function.to_string(),
+            });
+        }
+        let reply = self.send_evaluate(function, json!(input), self.timeout)?;
         if reply.get("success") != Some(&json!(true)) {
             return Err(self.refusal(function, &reply));
         }
@@ -590,25 +602,10 @@ impl ProcessEngine {
             }
             wire_calls.push(wire);
         }
-        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut session = match pooled {
-            Some(s) => s,
-            None => self.open()?.0,
-        };
-        let message = json!({
-            "kind": "evaluate",
-            "module": MODULE,
-            "function": "batch",
-            "input": {"programs": programs, "calls": wire_calls},
-        });
         // One reply timeout per program: the same bound as one call per case.
         let timeout = self.timeout * (programs.len().max(1) as u32);
-        self.evaluations.fetch_add(1, Ordering::Relaxed);
-        let reply = session.request(self.id(), message, timeout)?;
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(session);
+        let input = json!({"programs": programs, "calls": wire_calls});
+        let reply = self.send_evaluate("batch", input, timeout)?;
         let garbage = |detail: String| EngineError::Process {
             fault: ProcessFault::Garbage,
             detail,

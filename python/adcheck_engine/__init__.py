@@ -20,10 +20,11 @@ and lets the framework differentiate. Standard library only.
 
 from .ieee import MATH_OPS
 from .program import BINARY, OPERATIONS, SELECTS, UNARY, Instr, Program, ProgramError, with_overrides
-from .protocol import FUNCTIONS, Engine, Session, Unsupported, decode, encode, floats, serve
+from .protocol import FUNCTIONS, DispatchEngine, Engine, Session, Unsupported, decode, encode, floats, serve
 
 __all__ = [
     "BINARY",
+    "DispatchEngine",
     "Engine",
     "FUNCTIONS",
     "Instr",

@@ -106,6 +106,57 @@ class Engine:
         return config
 
 
+class DispatchEngine(Engine):
+    """An engine that answers every function through one method:
+    `one(function, program, x, seed)` (`seed` is `None` for `primal`,
+    `gradient` and `jacobian`), and batches through `many(function,
+    program, xs, seeds)`, by default one point at a time. For frameworks
+    where each function is a transform of the same program function."""
+
+    def one(self, function, program, x, seed=None):
+        raise NotImplementedError(f"unsupported function `{function}`")
+
+    def many(self, function, program, xs, seeds):
+        seeds = [None] * len(xs) if seeds is None else seeds
+        return [self.one(function, program, x, s) for x, s in zip(xs, seeds)]
+
+    def primal(self, program, x):
+        return self.one("primal", program, x)
+
+    def jvp(self, program, x, v):
+        return self.one("jvp", program, x, v)
+
+    def vjp(self, program, x, u):
+        return self.one("vjp", program, x, u)
+
+    def gradient(self, program, x):
+        return self.one("gradient", program, x)
+
+    def jacobian(self, program, x):
+        return self.one("jacobian", program, x)
+
+    def hvp(self, program, x, v):
+        return self.one("hvp", program, x, v)
+
+    def primal_batch(self, program, xs, seeds):
+        return self.many("primal", program, xs, None)
+
+    def jvp_batch(self, program, xs, seeds):
+        return self.many("jvp", program, xs, seeds)
+
+    def vjp_batch(self, program, xs, seeds):
+        return self.many("vjp", program, xs, seeds)
+
+    def gradient_batch(self, program, xs, seeds):
+        return self.many("gradient", program, xs, None)
+
+    def jacobian_batch(self, program, xs, seeds):
+        return self.many("jacobian", program, xs, None)
+
+    def hvp_batch(self, program, xs, seeds):
+        return self.many("hvp", program, xs, seeds)
+
+
 def _error_text(e):
     if isinstance(e, (Unsupported, NotImplementedError)):
         text = str(e) or type(e).__name__

@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 
 from adcheck_engine import (  # noqa: E402
     MATH_OPS,
+    DispatchEngine,
     OPERATIONS,
     Engine,
     Program,
@@ -247,6 +248,39 @@ class SessionTests(unittest.TestCase):
         self.assertEqual(len(replies), 1, done.stdout)
         self.assertTrue(json.loads(replies[0])["success"])
         self.assertIn("noise on stdout", done.stderr)
+
+
+class Through(DispatchEngine):
+    """Every function through `one`, which knows only the primal and jvp."""
+
+    tool = "test-dispatch"
+    asked = []
+
+    def one(self, function, program, x, seed=None):
+        Through.asked.append(function)
+        if function == "primal":
+            return program.evaluate(x)
+        if function == "jvp":
+            return Forward().jvp(program, x, seed)
+        raise Unsupported(f"unsupported function `{function}`")
+
+
+class DispatchEngineTests(unittest.TestCase):
+    def test_every_function_and_batch_goes_through_one_method(self):
+        Through.asked = []
+        s = Session(Through())
+        self.assertEqual(s.respond(message(0, "start"))["config"]["functions"], list(s.engine.functions()))
+        calls = [
+            {"function": "jvp", "program": 0, "x": [1.5, -2.0], "v": [1.0, 0.0]},
+            {"function": "jvp", "program": 0, "x": [0.5, 1.0], "v": [0.0, 1.0]},
+            {"function": "hvp", "program": 0, "x": [0.5, 1.0], "v": [0.0, 1.0]},
+        ]
+        reply = s.respond(message(1, "evaluate", module="adcheck", function="batch", input={"programs": [SEED], "calls": calls}))
+        results = reply["output"]["results"]
+        self.assertEqual(results[0]["derivative"], [-2.0 + math.cos(1.5)])
+        self.assertEqual(results[1]["derivative"], [0.5])
+        self.assertTrue(results[2]["error"].startswith("unsupported"), results[2])
+        self.assertEqual(Through.asked.count("jvp"), 2)
 
 
 class ReferenceEngineTests(unittest.TestCase):
