@@ -87,6 +87,20 @@ pub struct Shard {
     pub count: u64,
 }
 
+impl Shard {
+    /// Whether generated case `index` belongs to this shard: by a hash of
+    /// the index, so that every shard is a sample of the whole campaign
+    /// (families and every other index-derived choice spread over all
+    /// shards alike).
+    pub fn contains(&self, index: u64) -> bool {
+        let count = self.count.max(1);
+        crate::generate::mix(SHARD_SALT, index) % count == self.index
+    }
+}
+
+/// Decorrelates shard membership from every other use of the index.
+const SHARD_SALT: u64 = 0x7368_6172_6473_0001;
+
 impl Default for Shard {
     fn default() -> Self {
         Shard { index: 0, count: 1 }
@@ -1160,7 +1174,7 @@ fn units(config: &ConformanceConfig) -> Vec<Unit> {
     if has(Suite::Generated) || has(Suite::Properties) {
         units.extend(
             (0..config.cases)
-                .filter(|i| i % shard.count.max(1) == shard.index)
+                .filter(|&i| shard.contains(i))
                 .map(Unit::Generated),
         );
     }

@@ -42,6 +42,13 @@ pub enum Family {
     Branches,
     /// Everything.
     Mixed,
+    /// The hard places: points exactly at kinks, ties and domain edges and
+    /// one ulp, 1e−300 or 1e300 away (inputs equal to, or one ulp from,
+    /// each other; `0`, `±5e−324`, `1 − 2⁻⁵³`, …), with the non-smooth and
+    /// edge operations (`abs`, `relu`, `min`, `max`, `hypot`, `√`, `∛`,
+    /// `powf`, `atan2`, `asin`, `acos`, `ln`, `÷`, branches) applied to the
+    /// inputs directly half the time, so they meet those points.
+    HardPlaces,
 }
 
 /// An operation a gene can pick.
@@ -66,7 +73,7 @@ const ARITHMETIC: &[GenOp] = &[
 
 impl Family {
     /// Every family, in a fixed order.
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 9] = [
         Family::Arithmetic,
         Family::ExpLog,
         Family::Trig,
@@ -75,6 +82,7 @@ impl Family {
         Family::Kinks,
         Family::Branches,
         Family::Mixed,
+        Family::HardPlaces,
     ];
 
     /// A short snake_case name.
@@ -88,6 +96,7 @@ impl Family {
             Family::Kinks => "kinks",
             Family::Branches => "branches",
             Family::Mixed => "mixed",
+            Family::HardPlaces => "hard_places",
         }
     }
 
@@ -145,6 +154,23 @@ impl Family {
                 .iter()
                 .flat_map(|f| f.special_ops())
                 .collect(),
+            Family::HardPlaces => vec![
+                GenOp::Unary(U::Abs),
+                GenOp::Unary(U::Relu),
+                GenOp::Binary(B::Min),
+                GenOp::Binary(B::Max),
+                GenOp::Binary(B::Hypot),
+                GenOp::Unary(U::Sqrt),
+                GenOp::Unary(U::Cbrt),
+                GenOp::Binary(B::Powf),
+                GenOp::Binary(B::Atan2),
+                GenOp::Unary(U::Asin),
+                GenOp::Unary(U::Acos),
+                GenOp::Unary(U::Ln),
+                GenOp::Binary(B::Div),
+                GenOp::Select(Comparison::Lt),
+                GenOp::Select(Comparison::Le),
+            ],
         }
     }
 
@@ -241,6 +267,72 @@ const SPECIAL_POINTS: &[f64] = &[
     0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-300, -1e-300, 1e-8, 1e8, 1e150, -1e150, 3.0,
 ];
 
+/// Where derivatives are hard: kinks and edges (0, ±1), one ulp from them,
+/// the smallest normal and subnormal magnitudes, and 1e±200, 1e±300. (0
+/// twice: the kinks of `abs`, `relu` and the norm sit there; the subnormal
+/// once, since partials at it, 1/x, leave f64 and so leave most entries
+/// there undecided.)
+const HARD_POINTS: &[f64] = &[
+    0.0,
+    -0.0,
+    0.0,
+    5e-324,
+    f64::MIN_POSITIVE,
+    1e-300,
+    -1e-300,
+    1e-200,
+    1.0,
+    -1.0,
+    0.9999999999999999,
+    -0.9999999999999999,
+    1.0000000000000002,
+    0.5,
+    2.0,
+    1e200,
+    -1e200,
+    1e300,
+];
+
+/// A coordinate of a hard-places point: one of [`HARD_POINTS`], or (from
+/// the second on) tied to the previous coordinate: equal, one ulp above or
+/// below, or negated. `(value, tie)`; tie 0 keeps the value.
+fn hard_coordinate() -> impl Strategy<Value = (f64, u8)> {
+    (
+        prop::sample::select(HARD_POINTS),
+        prop_oneof![4 => Just(0u8), 3 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8), 1 => Just(4u8)],
+    )
+}
+
+/// The neighbouring `f64` of `v` above (`up`) or below it (as
+/// `f64::next_up`/`next_down`, which need a newer Rust than the project's).
+fn one_ulp(v: f64, up: bool) -> f64 {
+    if !v.is_finite() {
+        return v;
+    }
+    if v == 0.0 {
+        let tiny = f64::from_bits(1);
+        return if up { tiny } else { -tiny };
+    }
+    let bits = v.to_bits();
+    f64::from_bits(if (v > 0.0) == up { bits + 1 } else { bits - 1 })
+}
+
+/// Applies the ties of [`hard_coordinate`].
+fn hard_point(coordinates: Vec<(f64, u8)>) -> Vec<f64> {
+    let mut point: Vec<f64> = Vec::with_capacity(coordinates.len());
+    for (value, tie) in coordinates {
+        let v = match (point.last(), tie) {
+            (Some(&p), 1) => p,
+            (Some(&p), 2) => one_ulp(p, true),
+            (Some(&p), 3) => one_ulp(p, false),
+            (Some(&p), 4) => -p,
+            _ => value,
+        };
+        point.push(if v.is_finite() { v } else { value });
+    }
+    point
+}
+
 fn coordinate(special: f64) -> impl Strategy<Value = f64> {
     let p = (special.clamp(0.0, 1.0) * 1000.0) as u32;
     prop_oneof![
@@ -260,9 +352,15 @@ fn dyadic() -> impl Strategy<Value = f64> {
     })
 }
 
-/// Whether a value is usable: finite and of moderate size.
-fn regular(v: f64) -> bool {
-    v.is_finite() && v.abs() < 1e100
+/// Whether a value is usable: finite and of moderate size (for the hard
+/// places, any size up to 1e300 ×2, so 1e300 itself passes through).
+fn regular(family: Family, v: f64) -> bool {
+    let limit = if family == Family::HardPlaces {
+        1e301
+    } else {
+        1e100
+    };
+    v.is_finite() && v.abs() < limit
 }
 
 fn evaluate_instr(instr: &Instr, values: &[f64]) -> f64 {
@@ -286,7 +384,12 @@ fn build(
         let defined = values.len();
         let pick = |slot: usize, shift: usize| -> ValueId {
             let roll = f64::from(g.roll[slot]) / f64::from(u16::MAX);
-            let chosen = if roll < config.depth {
+            // The hard places sit at the inputs: half the arguments are one.
+            let chosen = if family == Family::HardPlaces && roll < 0.5 {
+                usize::from(g.args[slot]) % n
+            } else if family == Family::HardPlaces {
+                usize::from(g.args[slot]) % defined
+            } else if roll < config.depth {
                 defined - 1
             } else if roll < config.depth + config.fan_out {
                 0
@@ -310,10 +413,10 @@ fn build(
         // Try the chosen arguments, then shifted ones, then plain addition.
         let instr = (0..defined.min(8))
             .map(make)
-            .find(|instr| regular(evaluate_instr(instr, &values)))
+            .find(|instr| regular(family, evaluate_instr(instr, &values)))
             .unwrap_or_else(|| Instr::Binary(BinaryOp::Add, [pick(0, 0), pick(1, 0)]));
         let value = evaluate_instr(&instr, &values);
-        let instr = if regular(value) {
+        let instr = if regular(family, value) {
             instr
         } else {
             Instr::Const(g.constant)
@@ -339,8 +442,15 @@ pub fn case_strategy(family: Family, config: GenConfig) -> BoxedStrategy<Generat
     let m_min = config.outputs.0.clamp(1, 16);
     let m_max = config.outputs.1.clamp(m_min, 16);
     let len_max = config.length.1.max(config.length.0);
+    let point: BoxedStrategy<Vec<f64>> = if family == Family::HardPlaces {
+        prop::collection::vec(hard_coordinate(), n_min..=n_max)
+            .prop_map(hard_point)
+            .boxed()
+    } else {
+        prop::collection::vec(coordinate(config.special_points), n_min..=n_max).boxed()
+    };
     (
-        prop::collection::vec(coordinate(config.special_points), n_min..=n_max),
+        point,
         prop::collection::vec(gene(), config.length.0..=len_max),
         m_min..=m_max,
         prop::collection::vec(dyadic(), 64),
@@ -368,12 +478,18 @@ pub fn mix(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The family of case `index` under `config`.
+/// The family of case `index` under `config`: a hash of the index, so
+/// that no other index-derived choice (a shard's `index mod N`) correlates
+/// with it.
 pub fn family_of(config: &GenConfig, index: u64) -> Family {
-    config
-        .family
-        .unwrap_or(Family::ALL[(index % Family::ALL.len() as u64) as usize])
+    config.family.unwrap_or_else(|| {
+        let h = mix(FAMILY_SALT, index);
+        Family::ALL[(h % Family::ALL.len() as u64) as usize]
+    })
 }
+
+/// Decorrelates [`family_of`] from every other use of [`mix`].
+const FAMILY_SALT: u64 = 0x6661_6d69_6c79_0001;
 
 /// The value tree of case `index` of the campaign with seed `seed`: the same
 /// seed and index always give the same case, whatever else runs.
@@ -586,7 +702,7 @@ mod tests {
             let (n, m) = c.shape();
             assert!((2..=4).contains(&n) && (1..=2).contains(&m));
             assert!((3..=12).contains(&c.size()));
-            assert_eq!(c.family, Family::ALL[(index % 8) as usize]);
+            assert_eq!(c.family, family_of(&config, index));
             if c.program.eval(&c.point).iter().all(|v| v.is_finite()) {
                 regular_outputs += 1;
             }
@@ -634,6 +750,65 @@ mod tests {
             "{} after {tried} tries:\n{}",
             small.size(),
             small.program
+        );
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+    use crate::conformance::Shard;
+
+    #[test]
+    fn every_shard_of_a_four_way_split_covers_every_family() {
+        let config = GenConfig::default();
+        for count in [2u64, 4, 8] {
+            for index in 0..count {
+                let shard = Shard { index, count };
+                let families: std::collections::BTreeSet<Family> = (0..400u64)
+                    .filter(|&i| shard.contains(i))
+                    .map(|i| family_of(&config, i))
+                    .collect();
+                assert_eq!(
+                    families.len(),
+                    Family::ALL.len(),
+                    "shard {index}/{count}: {families:?}"
+                );
+            }
+        }
+        // The shards partition the cases.
+        let owners = |i: u64| {
+            (0..4)
+                .filter(|&k| Shard { index: k, count: 4 }.contains(i))
+                .count()
+        };
+        assert!((0..1000).all(|i| owners(i) == 1));
+    }
+
+    #[test]
+    fn hard_places_sit_at_kinks_ties_and_edges() {
+        let config = GenConfig {
+            family: Some(Family::HardPlaces),
+            inputs: (2, 6),
+            ..GenConfig::default()
+        };
+        let (mut tied, mut at_zero, mut ulp_apart) = (0, 0, 0);
+        for index in 0..300 {
+            let c = case(&config, 11, index);
+            let p = &c.point;
+            tied += p.windows(2).filter(|w| w[0] == w[1]).count();
+            ulp_apart += p
+                .windows(2)
+                .filter(|w| {
+                    w[0] != w[1] && (one_ulp(w[0], true) == w[1] || one_ulp(w[0], false) == w[1])
+                })
+                .count();
+            at_zero += p.iter().filter(|v| **v == 0.0).count();
+            assert!(c.program.eval(p).iter().all(|v| v.is_finite()));
+        }
+        assert!(
+            tied > 100 && ulp_apart > 30 && at_zero > 50,
+            "{tied} {ulp_apart} {at_zero}"
         );
     }
 }
