@@ -14,6 +14,7 @@
 use crate::mp::Mp;
 use adcheck_engines::ops::{BinaryOp, Comparison, UnaryOp};
 use adcheck_engines::{Differentiable, Instr, Program, Scalar};
+use rug::Float;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -315,7 +316,16 @@ impl Graph {
         let zero = self.constant(0.0);
         let mut d: Vec<NodeId> = vec![zero; last as usize + 1];
         for id in 0..=last {
-            if needed[id as usize] {
+            if !needed[id as usize] {
+                continue;
+            }
+            // A node no input reaches (c − c, then hypot or cbrt of it) is a
+            // constant: its derivative is 0, not its rule's 0/0 at a value
+            // that happens to sit at a singular point.
+            let node = &self.nodes[id as usize];
+            let constant = !matches!(node, Node::Input(_))
+                && node.children().iter().all(|&c| d[c as usize] == zero);
+            if !constant {
                 d[id as usize] = self.derivative_of(id, &d, tangent);
             }
         }
@@ -331,6 +341,59 @@ impl Graph {
         let ones = vec![one; id as usize + 1];
         let tangent: Vec<NodeId> = vec![one; self.nodes.len()];
         self.derivative_of(id, &ones, &tangent)
+    }
+
+    /// The local partial derivatives of node `id`, one `(child, ∂id/∂child)`
+    /// per argument position: a repeated child (`x·x`, `atan2(x, x)`) has
+    /// one entry per position, as an engine applying the chain rule edge by
+    /// edge holds them. `scratch` holds zeros for every node below `id` and
+    /// is left so: one buffer serves every node of a graph.
+    pub fn local_partials(
+        &mut self,
+        id: NodeId,
+        scratch: &mut Vec<NodeId>,
+    ) -> Vec<(NodeId, NodeId)> {
+        let zero = self.constant(0.0);
+        let one = self.constant(1.0);
+        if scratch.len() <= id as usize {
+            scratch.resize(id as usize + 1, zero);
+        }
+        match self.nodes[id as usize].clone() {
+            Node::Input(_) | Node::Const(_) => Vec::new(),
+            Node::Unary(_, u) | Node::PowI(u, _) => {
+                scratch[u as usize] = one;
+                let partial = self.derivative_of(id, scratch, &[]);
+                scratch[u as usize] = zero;
+                vec![(u, partial)]
+            }
+            Node::Binary(op, a, b) => {
+                let pa = self.binary_derivative(op, id, a, b, one, zero, one);
+                let pb = self.binary_derivative(op, id, a, b, zero, one, one);
+                vec![(a, pa), (b, pb)]
+            }
+            Node::LogSumExp(xs) => xs
+                .into_iter()
+                .map(|x| {
+                    let shifted = self.sub(x, id);
+                    (x, self.unary(UnaryOp::Exp, shifted))
+                })
+                .collect(),
+            Node::Select(cmp, [a, b, t, f]) => {
+                let pt = self.select(cmp, a, b, one, zero);
+                let pf = self.select(cmp, a, b, zero, one);
+                vec![(a, zero), (b, zero), (t, pt), (f, pf)]
+            }
+        }
+    }
+
+    /// Whether each node (indexed by id) depends on some input.
+    pub fn depends_on_inputs(&self) -> Vec<bool> {
+        let mut depends = vec![false; self.nodes.len()];
+        for (id, node) in self.nodes.iter().enumerate() {
+            depends[id] = matches!(node, Node::Input(_))
+                || node.children().iter().any(|&c| depends[c as usize]);
+        }
+        depends
     }
 
     /// Which nodes `roots` depend on.
@@ -678,48 +741,56 @@ impl Graph {
     /// rounding error of an f64 evaluation that accumulates the same terms in
     /// any order is a few units of `ε · magnitude`.
     pub fn magnitudes(&self, plan: &Plan, values: &[Option<Mp>]) -> Vec<f64> {
-        let mut mag = vec![0.0f64; values.len()];
+        // Kept at a wide exponent range (MPFR at 64 bits) and rounded at the
+        // end: the terms of a derivative at 1e−300 (x² + y² = 2e−600) leave
+        // f64's range even where the magnitude itself does not.
+        const PREC: u32 = 64;
+        let zero = || Float::with_val(PREC, 0);
+        let mut mag: Vec<Float> = vec![zero(); values.len()];
         let abs = |id: NodeId| {
             values[id as usize]
                 .as_ref()
-                .map_or(0.0, |v| v.to_f64().abs())
+                .map_or_else(zero, |v| Float::with_val(PREC, v.float().abs_ref()))
         };
         for &id in &plan.order {
-            let m = |n: NodeId, mag: &[f64]| mag[n as usize];
-            mag[id as usize] = match &self.nodes[id as usize] {
-                Node::Binary(BinaryOp::Add | BinaryOp::Sub, a, b) => m(*a, &mag) + m(*b, &mag),
-                // A zero factor contributes nothing, even against ∞.
-                Node::Binary(BinaryOp::Mul, a, b) => {
-                    let (x, y) = (m(*a, &mag), m(*b, &mag));
-                    if x == 0.0 || y == 0.0 {
-                        0.0
-                    } else {
-                        x * y
+            let next = {
+                let m = |n: &NodeId| &mag[*n as usize];
+                match &self.nodes[id as usize] {
+                    Node::Binary(BinaryOp::Add | BinaryOp::Sub, a, b) => {
+                        Float::with_val(PREC, m(a) + m(b))
                     }
-                }
-                Node::Binary(BinaryOp::Div, a, b) => {
-                    let x = m(*a, &mag);
-                    if x == 0.0 {
-                        0.0
-                    } else {
-                        x / abs(*b)
+                    // A zero factor contributes nothing, even against ∞.
+                    Node::Binary(BinaryOp::Mul, a, b) => {
+                        if m(a).is_zero() || m(b).is_zero() {
+                            zero()
+                        } else {
+                            Float::with_val(PREC, m(a) * m(b))
+                        }
                     }
+                    Node::Binary(BinaryOp::Div, a, b) => {
+                        if m(a).is_zero() {
+                            zero()
+                        } else {
+                            Float::with_val(PREC, m(a) / &abs(*b))
+                        }
+                    }
+                    Node::Unary(UnaryOp::Neg, a) => m(a).clone(),
+                    Node::Select(cmp, [a, b, t, f]) => {
+                        let (x, y) = (values[*a as usize].as_ref(), values[*b as usize].as_ref());
+                        let order = x.zip(y).and_then(|(x, y)| x.0.partial_cmp(&y.0));
+                        let holds = match cmp {
+                            Cmp::Lt => order == Some(std::cmp::Ordering::Less),
+                            Cmp::Le => order.is_some_and(|o| o.is_le()),
+                            Cmp::Eq => order == Some(std::cmp::Ordering::Equal),
+                        };
+                        m(if holds { t } else { f }).clone()
+                    }
+                    _ => abs(id),
                 }
-                Node::Unary(UnaryOp::Neg, a) => m(*a, &mag),
-                Node::Select(cmp, [a, b, t, f]) => {
-                    let (x, y) = (values[*a as usize].as_ref(), values[*b as usize].as_ref());
-                    let order = x.zip(y).and_then(|(x, y)| x.0.partial_cmp(&y.0));
-                    let holds = match cmp {
-                        Cmp::Lt => order == Some(std::cmp::Ordering::Less),
-                        Cmp::Le => order.is_some_and(|o| o.is_le()),
-                        Cmp::Eq => order == Some(std::cmp::Ordering::Equal),
-                    };
-                    m(if holds { *t } else { *f }, &mag)
-                }
-                _ => abs(id),
             };
+            mag[id as usize] = next;
         }
-        mag
+        mag.iter().map(Float::to_f64).collect()
     }
 
     /// The expression of `id` as a formula over inputs `x1, x2, …`, cut off

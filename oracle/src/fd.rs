@@ -88,6 +88,45 @@ pub fn directional(
     config: &FdConfig,
 ) -> FdEstimate {
     let x_scale = x.iter().fold(1.0f64, |m, v| m.max(pow2_floor(*v)));
+    directional_at_scale(f, x, d, config, x_scale)
+}
+
+/// The point's own scales below 1: the largest and the smallest `|xᵢ|`
+/// under 1, each rounded down to a power of two (empty when no coordinate
+/// is). [`directional`] never steps below 1 times `2^step_exponent`, so
+/// that a constant offset (`sin x + 1`) cannot swamp the differences; at
+/// tiny coordinates (`hypot` at 1e−200, beside an input of 1e200) such
+/// steps cross the features near the origin, and steps at these scales do
+/// not. Scales below `2^-1026` are left out: the steps (down to `2^-46` of
+/// the scale) would leave `f64`.
+pub fn point_scales(x: &[f64]) -> Vec<f64> {
+    let scales: Vec<f64> = x
+        .iter()
+        .filter(|v| v.is_finite() && **v != 0.0)
+        .map(|v| pow2_floor(*v))
+        .filter(|s| (2f64.powi(-1026)..1.0).contains(s))
+        .collect();
+    let largest = scales.iter().copied().fold(f64::NAN, f64::max);
+    let smallest = scales.iter().copied().fold(f64::NAN, f64::min);
+    let mut out = Vec::new();
+    if largest.is_finite() {
+        out.push(largest);
+        if smallest < largest {
+            out.push(smallest);
+        }
+    }
+    out
+}
+
+/// [`directional`] with steps relative to `x_scale` instead of the point's
+/// size floored at 1.
+pub fn directional_at_scale(
+    f: &mut dyn FnMut(&[Mp]) -> Vec<Mp>,
+    x: &[f64],
+    d: &[f64],
+    config: &FdConfig,
+    x_scale: f64,
+) -> FdEstimate {
     let d_scale = d.iter().fold(0.0f64, |m, v| m.max(pow2_floor(*v)));
     let d_scale = if d_scale == 0.0 { 1.0 } else { d_scale };
     let h = 2f64.powi(config.step_exponent) * x_scale / d_scale;

@@ -92,6 +92,42 @@
 //! conditioning. Bits correct are always measured against the exact
 //! derivative, so a pass on an ill-conditioned program shows its lost bits.
 //!
+//!
+//! # Extreme magnitudes
+//!
+//! MPFR's exponent range holds every intermediate derivative exactly, so
+//! entries at 1e±200, 1e±300 and subnormals are judged, not skipped. For
+//! first-order entries the oracle computes, exactly, every tangent (forward
+//! mode), adjoint (reverse mode), local partial and edge product an `f64`
+//! engine must hold on the way to the entry (the `range` module,
+//! [`RangeRisk`], `O(size)` per entry):
+//!
+//! - one at or beyond `2¹⁰⁰⁰` may overflow any correct engine: a miss is
+//!   `ill_conditioned`, naming it ("the partial of v9 in v0 is 4.49e307");
+//! - ones below the normal range may be lost: their cost, each times the
+//!   factor it meets on the way to the entry (a flushed tangent moves the
+//!   entry by itself times its adjoint), bounds what underflow can do
+//!   ([`Entry::underflow`]), and the tolerance admits 1.125 times it;
+//! - where none is, a miss comes from the engine's own formulas (`x² + y²`
+//!   inside `atan2`'s or `hypot`'s rule at 1e200, `−a/b²` at 1e−200) and is
+//!   judged like any other: wrong or inaccurate.
+//!
+//! `H·v` entries are not analysed: there values beyond `2^±400` make a miss
+//! `ill_conditioned` instead ([`Reference::extreme_values`]).
+//!
+//! The finite differences step at the scale of the point floored at 1
+//! ([`fd::directional`]); where that leaves a check unsettled at a point
+//! with coordinates below 1 (steps of 2⁻⁴⁰ cross `hypot`'s kink at 1e−200),
+//! they are redone at the point's own scales ([`fd::point_scales`]) and kept
+//! when smooth and tight. A cross-check along a random direction that an
+//! undefined entry spoils is redone input by input (up to 16 inputs).
+//!
+//! No answer passes with fewer correct bits than its gate implies; where the
+//! gate is as wide as the entry itself (a cancellation's path magnitude, the
+//! program's conditioning, an underflow bound), an answer that is neither
+//! within 2⁻²⁰ of the exact value nor of the derivative on the `f64` path
+//! is `ill_conditioned`, not a pass (test `extreme_scales` in the suites).
+//!
 //! ```
 //! use adcheck_engines::{Program, Engine, reverse::ReverseEngine};
 //! use adcheck_oracle::{Oracle, Quantity};
@@ -111,6 +147,7 @@ mod expr;
 pub mod fd;
 mod logged;
 mod mp;
+mod range;
 #[cfg(feature = "symbolica")]
 pub mod third;
 mod verdict;
@@ -119,6 +156,7 @@ pub use expr::{Cmp, Graph, Node, NodeId, Plan};
 pub use fd::{FdConfig, FdEstimate, FdStatus};
 pub use logged::{with_branch_log, Logged};
 pub use mp::{precision, with_precision, Mp, DEFAULT_PRECISION};
+pub use range::RangeRisk;
 pub use verdict::{bits_correct, ulp_of, ulps, Admissible, InconclusiveReason, Miss, Verdict};
 
 use adcheck_engines::{Differentiable, Program, Scalar};
@@ -295,6 +333,13 @@ pub struct Entry {
     /// program along the entry's direction grow without bound as the step
     /// shrinks: the derivative diverges (a domain edge such as `√` at 0).
     pub diverges: bool,
+    /// What the entry's intermediate derivatives (tangents, adjoints, local
+    /// partials and their products, exactly) do to an `f64` engine: an
+    /// overflow that excuses a miss, or an underflow bound that widens the
+    /// tolerance (see the `range` module). `None` for `H·v`, which is not
+    /// analysed: there values beyond `2^±400` excuse a miss instead
+    /// ([`Reference::extreme_values`]).
+    pub range: Option<RangeRisk>,
     node: NodeId,
 }
 
@@ -345,6 +390,20 @@ pub struct Reference {
     pub fd_evaluations: usize,
     program_len: usize,
     graph: Graph,
+}
+
+/// How much of [`Entry::underflow`] the tolerance admits: the bound is
+/// exact to first order (a flushed tangent moves the entry by exactly itself
+/// times its adjoint), so a little more than itself, and not so much that an
+/// answer of the wrong sign passes.
+const UNDERFLOW_SLACK: f64 = 1.125;
+
+impl Entry {
+    /// The bound on what underflowing intermediate derivatives can move
+    /// the entry (0 when none underflows, or for `H·v`).
+    pub fn underflow(&self) -> f64 {
+        self.range.as_ref().map_or(0.0, |r| r.underflow)
+    }
 }
 
 impl Reference {
@@ -679,6 +738,46 @@ fn jacobian_columns(graph: &mut Graph, outputs: &[NodeId], n: usize) -> Vec<Vec<
         .collect()
 }
 
+/// The most inputs for which a disputed cross-check is redone input by
+/// input (each costs one more finite-difference estimate).
+const PER_INPUT_LIMIT: usize = 16;
+
+/// For quantities whose entries are checked along a random direction
+/// (gradient, `uᵀJ`, Jacobian), the checks of each input's entries along
+/// that input's axis: `(input, checks)`, with the finite differences of the
+/// outputs weighted as the entries are. Empty for the others.
+fn per_input_checks(quantity: &Quantity, n: usize, m: usize) -> Vec<(usize, Vec<Check>)> {
+    let weights: Vec<(usize, f64)> = match quantity {
+        Quantity::Vjp(u) => u.iter().copied().enumerate().collect(),
+        Quantity::Gradient => vec![(0, 1.0)],
+        Quantity::Jacobian => {
+            return (0..n)
+                .map(|j| {
+                    let checks = (0..m)
+                        .map(|i| Check {
+                            fd_weights: vec![(i, 1.0)],
+                            entry_weights: vec![(i * n + j, 1.0)],
+                        })
+                        .collect();
+                    (j, checks)
+                })
+                .collect()
+        }
+        Quantity::Jvp(_) | Quantity::Hvp(_) => return Vec::new(),
+    };
+    (0..n)
+        .map(|j| {
+            (
+                j,
+                vec![Check {
+                    fd_weights: weights.clone(),
+                    entry_weights: vec![(j, 1.0)],
+                }],
+            )
+        })
+        .collect()
+}
+
 fn per_entry_checks(count: usize) -> Vec<Check> {
     (0..count)
         .map(|k| Check {
@@ -906,13 +1005,17 @@ impl Oracle {
                     .is_some_and(|v| v.0.is_finite())
             });
 
-        // Intermediates at singular points of their operations.
+        // Intermediates at singular points of their operations (constant
+        // ones, which no input reaches, are never differentiated).
+        let depends = graph.depends_on_inputs();
         let used: Vec<NodeId> = graph
             .plan(&outputs)
             .nodes()
             .iter()
             .copied()
-            .filter(|&id| !matches!(graph.node(id), Node::Input(_) | Node::Const(_)))
+            .filter(|&id| {
+                !matches!(graph.node(id), Node::Input(_) | Node::Const(_)) && depends[id as usize]
+            })
             .collect();
         let sensitivities: Vec<NodeId> =
             used.iter().map(|&id| graph.local_sensitivity(id)).collect();
@@ -936,6 +1039,10 @@ impl Oracle {
                         .is_some_and(|v| !v.0.is_finite())
                 })
         });
+
+        // The exact local partials, for what intermediate derivatives an
+        // f64 engine must hold.
+        let partials = range::LocalPartials::new(&mut graph, &outputs, &value_nodes, &x_mp);
 
         // The symbolic entries.
         let plan = self.symbolic(&mut graph, &outputs, x, quantity);
@@ -1053,39 +1160,94 @@ impl Oracle {
                 })
                 .collect()
         };
-        let estimate = fd::directional(&mut f, x, &plan.fd_direction, &self.config.fd);
-        let base_support = match estimate.status {
-            FdStatus::Smooth => Support::Confirmed,
-            FdStatus::BranchSwitch => Support::Kink,
-            FdStatus::NonFinite => Support::DomainEdge,
-            FdStatus::SelfCheckFailed => Support::Unconfirmed,
+        // Each check of the finite differences against the symbolic
+        // entries: the support of every entry, the figure it was compared
+        // with, and whether every estimate was tight (its error far below
+        // the entries' scale, so an agreement says something).
+        let compare = |estimate: &FdEstimate, checks: &[Check]| {
+            let base_support = match estimate.status {
+                FdStatus::Smooth => Support::Confirmed,
+                FdStatus::BranchSwitch => Support::Kink,
+                FdStatus::NonFinite => Support::DomainEdge,
+                FdStatus::SelfCheckFailed => Support::Unconfirmed,
+            };
+            let mut support = vec![base_support; exact.len()];
+            let mut fd_seen: Vec<Option<(f64, f64)>> = vec![None; exact.len()];
+            let mut fd_against: Vec<Option<f64>> = vec![None; exact.len()];
+            let mut tight = true;
+            for check in checks {
+                let mut fd_value = Float::with_val(prec, 0);
+                let mut fd_error = 0.0;
+                for &(i, a) in &check.fd_weights {
+                    fd_value += Float::with_val(prec, &estimate.value[i] * a);
+                    fd_error += estimate.error[i] * a.abs();
+                }
+                let mut symbolic = Float::with_val(prec, 0);
+                let mut scale = 0.0;
+                for &(k, b) in &check.entry_weights {
+                    symbolic += Float::with_val(prec, &exact[k] * b);
+                    scale += (exact[k].to_f64().abs() + magnitudes[k]) * b.abs();
+                }
+                let gap = Float::with_val(prec, &fd_value - &symbolic).abs().to_f64();
+                let slack = scale * 2f64.powi(24 - prec as i32);
+                let agrees = gap.is_finite() && gap <= 2.0 * fd_error + slack;
+                tight &= fd_error <= scale * 2f64.powi(-30);
+                let combined = check.entry_weights.len() > 1
+                    || check.entry_weights.iter().any(|&(_, b)| b != 1.0);
+                for &(k, _) in &check.entry_weights {
+                    fd_seen[k] = Some((fd_value.to_f64(), fd_error));
+                    fd_against[k] = combined.then(|| symbolic.to_f64());
+                    if support[k] == Support::Confirmed && !agrees {
+                        support[k] = Support::Disagreement;
+                    }
+                }
+            }
+            (support, fd_seen, fd_against, tight)
         };
-        let mut support = vec![base_support; exact.len()];
-        let mut fd_seen: Vec<Option<(f64, f64)>> = vec![None; exact.len()];
-        let mut fd_against: Vec<Option<f64>> = vec![None; exact.len()];
-        for check in &plan.checks {
-            let mut fd_value = Float::with_val(prec, 0);
-            let mut fd_error = 0.0;
-            for &(i, a) in &check.fd_weights {
-                fd_value += Float::with_val(prec, &estimate.value[i] * a);
-                fd_error += estimate.error[i] * a.abs();
+        let mut estimate = fd::directional(&mut f, x, &plan.fd_direction, &self.config.fd);
+        let (mut support, mut fd_seen, mut fd_against, _) = compare(&estimate, &plan.checks);
+        // At a point of tiny coordinates the first steps (never below
+        // 2^step_exponent) cross what lies near the origin (hypot's kink at
+        // 1e−200, √'s edge at 1e−300); steps at the point's own scales do
+        // not. Their estimate stands when it is smooth and settles every
+        // check tightly.
+        let unsettled =
+            estimate.status != FdStatus::Smooth || support.contains(&Support::Disagreement);
+        if unsettled {
+            for scale in fd::point_scales(x) {
+                let closer =
+                    fd::directional_at_scale(&mut f, x, &plan.fd_direction, &self.config.fd, scale);
+                let spent = estimate.evaluations + closer.evaluations;
+                let (s2, seen2, against2, tight) = compare(&closer, &plan.checks);
+                let settled = closer.status == FdStatus::Smooth
+                    && tight
+                    && !s2.contains(&Support::Disagreement);
+                if settled {
+                    (support, fd_seen, fd_against) = (s2, seen2, against2);
+                    estimate = closer;
+                }
+                estimate.evaluations = spent;
+                if settled {
+                    break;
+                }
             }
-            let mut symbolic = Float::with_val(prec, 0);
-            let mut scale = 0.0;
-            for &(k, b) in &check.entry_weights {
-                symbolic += Float::with_val(prec, &exact[k] * b);
-                scale += (exact[k].to_f64().abs() + magnitudes[k]) * b.abs();
-            }
-            let gap = Float::with_val(prec, &fd_value - &symbolic).abs().to_f64();
-            let slack = scale * 2f64.powi(24 - prec as i32);
-            let agrees = gap.is_finite() && gap <= 2.0 * fd_error + slack;
-            let combined =
-                check.entry_weights.len() > 1 || check.entry_weights.iter().any(|&(_, b)| b != 1.0);
-            for &(k, _) in &check.entry_weights {
-                fd_seen[k] = Some((fd_value.to_f64(), fd_error));
-                fd_against[k] = combined.then(|| symbolic.to_f64());
-                if support[k] == Support::Confirmed && !agrees {
-                    support[k] = Support::Disagreement;
+        }
+
+        // A cross-check along a random direction sums every entry, so one
+        // undefined or disputed entry (∂b aᵇ at a < 0) unsettles them all:
+        // check each input's entries along that input alone.
+        if support.contains(&Support::Disagreement) && n <= PER_INPUT_LIMIT {
+            for (j, checks) in per_input_checks(quantity, n, m) {
+                let axis: Vec<f64> = (0..n).map(|i| if i == j { 1.0 } else { 0.0 }).collect();
+                let along = fd::directional(&mut f, x, &axis, &self.config.fd);
+                estimate.evaluations += along.evaluations;
+                let (s2, seen2, _, _) = compare(&along, &checks);
+                for check in &checks {
+                    for &(k, _) in &check.entry_weights {
+                        support[k] = s2[k];
+                        fd_seen[k] = seen2[k];
+                        fd_against[k] = None;
+                    }
                 }
             }
         }
@@ -1159,6 +1321,10 @@ impl Oracle {
                     fd_checked_against: fd_against[k],
                     admissible: admissible[k],
                     diverges: diverges[k],
+                    range: seed_of_entry(quantity, k, n, m).map(|(d, w)| {
+                        let weights: Vec<(NodeId, f64)> = outputs.iter().copied().zip(w).collect();
+                        partials.risk(&d, &weights)
+                    }),
                     node,
                 }
             })
@@ -1274,7 +1440,9 @@ impl Oracle {
         } else {
             0.0
         };
-        self.mixed(reference, entry.rounded.abs(), entry.magnitude) + 4.0 * conditioning
+        self.mixed(reference, entry.rounded.abs(), entry.magnitude)
+            + 4.0 * conditioning
+            + UNDERFLOW_SLACK * entry.underflow()
     }
 
     /// The tolerance of the pass gate against the derivative on the `f64`
@@ -1291,6 +1459,7 @@ impl Oracle {
             entry.on_f64_path.to_f64().abs(),
             entry.path_magnitude,
         ) + 16.0 * scale
+            + UNDERFLOW_SLACK * entry.underflow()
     }
 
     fn mixed(&self, reference: &Reference, value: f64, magnitude: f64) -> f64 {
@@ -1424,6 +1593,37 @@ impl Oracle {
             && (within(&entry.exact, tolerance)
                 || within(&entry.on_f64_path, self.path_tolerance(reference, entry)));
         let bits = bits_correct(got, &entry.exact);
+        // Where the gate is as wide as the entry itself (the path magnitude
+        // of a cancellation, the program's conditioning, an underflow bound,
+        // an overflowed scale), it admits answers with no correct bit: such
+        // an answer is undecided, not a pass. Near the exact value, or on
+        // the engine's own f64 path, it still passes.
+        let wide_open = within && entry.rounded.is_finite() && entry.rounded != 0.0 && {
+            let r = entry.rounded.abs();
+            let gate_is_wide = tolerance >= r || self.path_tolerance(reference, entry) >= r;
+            let near = |target: &Float| {
+                let t = target.to_f64();
+                t.is_finite()
+                    && (got == t
+                        || Float::with_val(self.config.precision, got - target)
+                            .abs()
+                            .to_f64()
+                            <= t.abs() * 2f64.powi(-(self.config.inaccurate_bits as i32)))
+            };
+            gate_is_wide && !near(&entry.exact) && !near(&entry.on_f64_path)
+        };
+        if wide_open {
+            return inconclusive(
+                InconclusiveReason::IllConditioned,
+                format!(
+                    "the tolerance {tolerance:.2e} is as wide as the entry (path magnitude {:.2e}, conditioning {:.2e}, underflow {:.2e}): it admits answers with no correct bit; expected {:e}, got {got:e}",
+                    entry.magnitude,
+                    entry.conditioning,
+                    entry.underflow(),
+                    entry.rounded
+                ),
+            );
+        }
         if within {
             return Verdict::Pass {
                 bits_correct: bits,
@@ -1465,21 +1665,45 @@ impl Oracle {
         // 2^±400, an engine's intermediate products (squares of values,
         // products of partials) may leave f64's range where the reference's
         // arrangement does not.
-        let near_overflow = entry.magnitude > 2f64.powi(924) || reference.extreme_values;
-        if !got.is_finite()
-            && (!entry.f64_formula_finite || near_overflow)
-            && entry.exact.is_finite()
-        {
+        // First-order entries know which intermediate derivatives leave
+        // f64's range (the `range` module); for H·v, values beyond 2^±400
+        // stand in for that.
+        let overflows = match &entry.range {
+            Some(range) => range.overflow.is_some(),
+            None => reference.extreme_values,
+        };
+        // (The range analysis sees the terms of first-order entries; for
+        // H·v a magnitude near f64's largest value stands in for them.)
+        let magnitude_limit = if entry.range.is_some() {
+            2f64.powi(1020)
+        } else {
+            2f64.powi(924)
+        };
+        let near_overflow = entry.magnitude > magnitude_limit || overflows;
+        let formula_overflows = entry.range.is_none() && !entry.f64_formula_finite;
+        if !got.is_finite() && (formula_overflows || near_overflow) && entry.exact.is_finite() {
             return inconclusive(
                 InconclusiveReason::IllConditioned,
                 format!("the derivative's terms overflow f64; {}", evidence()),
             );
         }
-        if reference.extreme_values {
-            return inconclusive(
-                InconclusiveReason::IllConditioned,
-                format!("program values beyond 2^±400: products of partials leave f64's normal range; {}", evidence()),
-            );
+        match &entry.range {
+            Some(RangeRisk {
+                overflow: Some(what),
+                ..
+            }) => {
+                return inconclusive(
+                    InconclusiveReason::IllConditioned,
+                    format!("{what}: beyond f64's range on the way to this entry; {}", evidence()),
+                )
+            }
+            None if reference.extreme_values => {
+                return inconclusive(
+                    InconclusiveReason::IllConditioned,
+                    format!("program values beyond 2^±400: products of partials leave f64's normal range; {}", evidence()),
+                )
+            }
+            _ => {}
         }
         if !entry.conditioning.is_finite() || entry.conditioning > entry.magnitude {
             return inconclusive(

@@ -191,3 +191,106 @@ fn an_answer_with_no_correct_bits_never_passes_at_extreme_magnitudes() {
         }
     }
 }
+
+fn verdict_name(v: &Verdict) -> String {
+    match v {
+        Verdict::Inconclusive { reason, .. } => format!("inconclusive ({})", reason.name()),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn textbook_rules_that_overflow_inside_are_wrong_at_extreme_magnitudes() {
+    // Every intermediate derivative here is an ordinary f64; only the rule's
+    // own formula leaves the range (a² + b² for hypot and atan2, b² for
+    // −a/b²). MPFR judges them: the exact answer passes, the overflowed
+    // one is wrong, not ill-conditioned.
+    let hypot = "input x y\nz = hypot x y\noutput z";
+    let half = std::f64::consts::FRAC_1_SQRT_2;
+    for p in [1e200, 1e-200, 1e300] {
+        let v = gradient(hypot, &[p, p], &[half, half]);
+        assert!(v.iter().all(Verdict::is_pass), "{p:e}: {v:?}");
+        for bad in [0.0, f64::NAN, f64::INFINITY] {
+            let v = gradient(hypot, &[p, p], &[bad, bad]);
+            assert!(
+                v.iter().all(is_wrong),
+                "{bad} at {p:e}: {:?}",
+                v.iter().map(verdict_name).collect::<Vec<_>>()
+            );
+        }
+    }
+    let div = "input a b\nz = div a b\noutput z";
+    let (a, b) = (1e-200, 1e-200);
+    let v = gradient(div, &[a, b], &[1.0 / b, -(a / b) / b]);
+    assert!(v.iter().all(Verdict::is_pass), "{v:?}");
+    // −a/b²: b² underflows to 0.
+    let v = gradient(div, &[a, b], &[1.0 / b, -a / (b * b)]);
+    assert!(v[0].is_pass() && is_wrong(&v[1]), "{v:?}");
+    let atan2 = "input y x\nz = atan2 y x\noutput z";
+    for p in [1e-300, 1e200] {
+        for bad in [0.0, f64::INFINITY] {
+            let v = gradient(atan2, &[p, p], &[bad, -bad]);
+            assert!(v.iter().all(is_wrong), "{bad:e} at {p:e}: {v:?}");
+        }
+    }
+    // Near, not at, the origin: x/(x² + y²) at (3e−170, 4e−170).
+    let (y, x) = (3e-170f64, 4e-170f64);
+    let r = y.hypot(x);
+    let exact = [(x / r) / r, -(y / r) / r];
+    let v = gradient(atan2, &[y, x], &exact);
+    assert!(v.iter().all(Verdict::is_pass), "{v:?}");
+    let v = gradient(atan2, &[y, x], &[f64::INFINITY, f64::NEG_INFINITY]);
+    assert!(v.iter().all(is_wrong), "{v:?}");
+}
+
+#[test]
+fn an_underflowing_tangent_excuses_what_it_can_cost_and_no_more() {
+    // z = ((x·1e−200)·1e−200)·1e300 at 1e200 (values 1, 1e−200, 1e100):
+    // the tangent of the second product is 1e−400, below f64's range, so a
+    // forward engine answers 0 while a reverse one answers 1e−100 (its
+    // adjoints stay in range). Neither is a bug: the underflow can cost the
+    // whole entry, so any answer between is undecided (the exact one
+    // passes), and a value the underflow cannot explain is still a fail.
+    let program = "input x\nc = const 1e-200\nd = const 1e300\ny = mul x c\nw = mul y c\nz = mul w d\noutput z";
+    let reverse = (1e300 * 1e-200) * 1e-200;
+    let v = &gradient(program, &[1e200], &[reverse])[0];
+    assert!(v.is_pass(), "{}", verdict_name(v));
+    let v = &gradient(program, &[1e200], &[0.0])[0];
+    assert!(
+        matches!(
+            v,
+            Verdict::Inconclusive {
+                reason: adcheck_oracle::InconclusiveReason::IllConditioned,
+                ..
+            }
+        ),
+        "{}",
+        verdict_name(v)
+    );
+    for answer in [1e-90, -1e-100] {
+        let v = &gradient(program, &[1e200], &[answer])[0];
+        assert!(
+            matches!(v, Verdict::Fail { .. }),
+            "{answer:e}: {}",
+            verdict_name(v)
+        );
+    }
+}
+
+#[test]
+fn an_overflowing_adjoint_leaves_the_entry_undecided() {
+    // z = (x·1e300)·1e10·1e−300 at 1: forward, the tangents stay in range
+    // (1e300, then 1e310 overflows: ∞); reverse, the adjoint of x·1e300 is
+    // 1e−290, fine. One of the products, 1e310, does not fit f64: an
+    // engine's ∞ or NaN there is no bug, and no verdict either way but pass
+    // for the exact value.
+    let program = "input x\na = const 1e300\nb = const 1e10\nc = const 1e-300\ny = mul x a\nw = mul y b\nz = mul w c\noutput z";
+    let v = &gradient(program, &[1e-20], &[1e10])[0];
+    assert!(v.is_pass(), "{}", verdict_name(v));
+    let v = &gradient(program, &[1e-20], &[f64::INFINITY])[0];
+    assert!(
+        matches!(v, Verdict::Inconclusive { .. }),
+        "{}",
+        verdict_name(v)
+    );
+}
