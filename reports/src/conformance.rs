@@ -445,10 +445,34 @@ impl ConformanceDocument<'_> {
                 }
                 out.push('\n');
             }
-            if conventions > 0 {
+            // One class: a mode that multiplies a zero seed by an infinite
+            // partial (the consistency properties' conventions).
+            let zero_seed: Vec<&Record> = self
+                .report
+                .records
+                .iter()
+                .filter(|r| {
+                    r.verdict == "convention"
+                        && r.reason
+                            .starts_with(adcheck_suites::properties::ZERO_SEED_TIMES_INFINITY)
+                })
+                .collect();
+            let at_kinks = conventions - zero_seed.len();
+            if at_kinks > 0 {
                 let _ = writeln!(
                     out,
-                    "{conventions} checks of generated programs sit at a kink, a tie or a domain edge and answered an admissible value (verdict `convention` in cases.csv, with the admissible set).\n"
+                    "{at_kinks} checks of generated programs sit at a kink, a tie or a domain edge and answered an admissible value (verdict `convention` in cases.csv, with the admissible set).\n"
+                );
+            }
+            if let Some(first) = zero_seed.first() {
+                let _ = writeln!(
+                    out,
+                    "{} consistency checks differ only by {} where the derivative is not finite on some path: one mode multiplied an exactly zero seed by an infinite partial on a path the other does not take (verdict `convention`; first: `{}` {}, {}).\n",
+                    zero_seed.len(),
+                    adcheck_suites::properties::ZERO_SEED_TIMES_INFINITY,
+                    first.case,
+                    first.check,
+                    first.reason
                 );
             }
         }

@@ -993,6 +993,7 @@ pub fn judge(
                     Folded::fail(FailMeaning::Fault, why)
                 }
                 PropertyOutcome::Violated(why) => Folded::fail(FailMeaning::Inconsistent, why),
+                PropertyOutcome::ZeroSeedTimesInfinity(why) => Folded::convention(why),
                 PropertyOutcome::NotApplicable(_) => continue,
             };
             records.push(record(property.name(), folded, seconds));

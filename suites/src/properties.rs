@@ -56,7 +56,17 @@ pub enum PropertyOutcome {
     Violated(String),
     /// It does not apply or cannot be decided here (with why).
     NotApplicable(String),
+    /// The two sides differ only as AD modes may where a derivative is
+    /// not defined everywhere: an exactly zero seed meeting an infinite
+    /// partial (one mode multiplies 0·∞ = NaN on a path the other never
+    /// takes). A convention, one class, not an inconsistency.
+    ZeroSeedTimesInfinity(String),
 }
+
+/// The reason every [`PropertyOutcome::ZeroSeedTimesInfinity`] starts with,
+/// so reports group them as one class.
+pub const ZERO_SEED_TIMES_INFINITY: &str =
+    "a zero seed times an infinite partial (0·∞ = NaN in one mode)";
 
 /// Two answers that agree to this many bits (relative to their scale) are
 /// not inconsistent: a difference that small is precision one of them lost
@@ -160,6 +170,15 @@ fn run(
                     let (a, b) = (by_columns[i * n + j], row[j]);
                     // Where every local partial is finite, both must be finite and agree.
                     if regular(i, j) && !close(a, b, magnitudes[i * n + j], len) {
+                        // A NaN on one side, where some other path has an
+                        // infinite partial: that mode multiplied it by the
+                        // zero seed of an output (or input) this entry does
+                        // not involve.
+                        if (a.is_nan() != b.is_nan()) && !magnitudes.iter().all(|m| m.is_finite()) {
+                            return Ok(PropertyOutcome::ZeroSeedTimesInfinity(format!(
+                                "{ZERO_SEED_TIMES_INFINITY}: J[{i}][{j}] is {a:e} by jvp, {b:e} by vjp"
+                            )));
+                        }
                         return Ok(PropertyOutcome::Violated(format!(
                             "J[{i}][{j}]: {a:e} by jvp, {b:e} by vjp (path magnitude {:e})",
                             magnitudes[i * n + j]
@@ -343,6 +362,66 @@ mod tests {
             }
             Ok(d)
         }
+    }
+
+    /// Reverse mode that multiplies every cotangent by every partial, so a
+    /// zero cotangent meeting an infinite partial is NaN (as JAX and
+    /// PyTorch do), and jvp as reverse mode's columns.
+    struct ZeroTimesInfinity;
+
+    impl Engine for ZeroTimesInfinity {
+        fn name(&self) -> &str {
+            "zero-times-infinity"
+        }
+        fn capabilities(&self) -> adcheck_engines::Capabilities {
+            ReverseEngine.capabilities()
+        }
+        fn jvp(&self, p: &Program, x: &[f64], v: &[f64]) -> Result<Derivative, EngineError> {
+            ReverseEngine.jvp(p, x, v)
+        }
+        fn vjp(&self, p: &Program, x: &[f64], u: &[f64]) -> Result<Derivative, EngineError> {
+            let mut d = ReverseEngine.vjp(p, x, u)?;
+            // (asin x, x) at 1 with u = (0, 1): 0·asin′(1) = 0·∞ = NaN.
+            if u[0] == 0.0 {
+                d.derivative[0] = f64::NAN;
+            }
+            Ok(d)
+        }
+    }
+
+    #[test]
+    fn a_zero_seed_times_an_infinite_partial_is_a_convention_and_a_finite_miss_is_not() {
+        let p = Program::parse(
+            "input x
+y = asin x
+output y x",
+        )
+        .unwrap();
+        let outcome = check(
+            &ZeroTimesInfinity,
+            Property::ForwardReverseJacobian,
+            &p,
+            &[1.0],
+            &[1.0],
+            &[0.0, 1.0],
+        );
+        assert!(
+            matches!(&outcome, PropertyOutcome::ZeroSeedTimesInfinity(why) if why.starts_with(ZERO_SEED_TIMES_INFINITY)),
+            "{outcome:?}"
+        );
+        // Where every partial is finite, the same NaN is an inconsistency.
+        let outcome = check(
+            &ZeroTimesInfinity,
+            Property::ForwardReverseJacobian,
+            &p,
+            &[0.5],
+            &[1.0],
+            &[0.0, 1.0],
+        );
+        assert!(
+            matches!(outcome, PropertyOutcome::Violated(_)),
+            "{outcome:?}"
+        );
     }
 
     #[test]
