@@ -145,16 +145,23 @@ pub fn binary<T: Scalar>(op: BinaryOp, a: &T, b: &T) -> (T, T, T) {
             let v = a.powf(b);
             // b·a^(b−1) is 0·∞ = NaN only at a = b = 0; mask just there, so
             // the rule stays differentiable in b (for second derivatives).
-            // (b/a)·aᵇ reuses the value and stays in range where a^(b−1)
-            // overflows (a = 5e−324, b ≈ 0: the partial is ≈ 1); where aᵇ
-            // itself is 0 or below the normal range, b·a^(b−1) keeps the
-            // bits (a = 1e−300, b = 1.1).
+            // b·a^(b−1), unless a^(b−1) overflows where the partial does
+            // not: then (b/a)·aᵇ (a = 5e−324, b ≈ 0: the partial is ≈ 1),
+            // or b·(aᵇ/a) where b/a overflows too (a = 5e−324, b = ½).
             let da = if b.is_zero() && a.is_zero() {
                 c(0.0)
-            } else if !a.is_zero() && v.to_f64().abs() >= f64::MIN_POSITIVE {
-                (b.clone() / a.clone()) * v.clone()
             } else {
-                b.clone() * a.powf(&(b.clone() - c(1.0)))
+                let textbook = b.clone() * a.powf(&(b.clone() - c(1.0)));
+                if textbook.to_f64().is_finite() || a.is_zero() {
+                    textbook
+                } else {
+                    let reused = (b.clone() / a.clone()) * v.clone();
+                    if reused.to_f64().is_finite() {
+                        reused
+                    } else {
+                        b.clone() * (v.clone() / a.clone())
+                    }
+                }
             };
             let db = if a.is_zero() && b.ge(&c(0.0)) {
                 c(0.0)
