@@ -4,7 +4,7 @@
 use crate::ReportError;
 use adcheck_engines::ProcessFault;
 use adcheck_suites::conformance::{
-    ConformanceReport, Counterexample, FailMeaning, Record, SummaryRow,
+    ConformanceReport, Counterexample, FailMeaning, Record, ReplayCase, Suite, SummaryRow,
 };
 use adcheck_suites::examine::{PitfallAnswer, PitfallOutcome};
 use std::fmt::Write as _;
@@ -35,6 +35,8 @@ pub struct ConformanceDocument<'a> {
     /// The command that checks this engine, to which `--replay FILE` is
     /// added to replay one failure.
     pub engine_command: &'a str,
+    /// The replayed corpus cases (for the findings on them).
+    pub corpus: &'a [ReplayCase],
 }
 
 fn cell(text: &str) -> String {
@@ -323,7 +325,7 @@ impl ConformanceDocument<'_> {
 
     /// Each distinct wrong derivative once: the shrunk counterexamples
     /// grouped by the operations of their program (the smallest shown),
-    /// then the catalogue's wrong answers.
+    /// then wrong answers on replayed corpus cases, then the catalogue's.
     pub fn findings(&self) -> Vec<Finding> {
         let mut groups: Vec<(String, Vec<&Counterexample>)> = Vec::new();
         for c in &self.report.counterexamples {
@@ -357,6 +359,30 @@ impl ConformanceDocument<'_> {
             })
             .collect();
         findings.sort_by_key(|f| std::cmp::Reverse(f.occurrences));
+        // Wrong answers on replayed corpus cases, once per case.
+        for r in &self.report.records {
+            if r.suite != Suite::Corpus || r.meaning != Some(FailMeaning::Wrong) {
+                continue;
+            }
+            let id = r.case.strip_prefix("corpus-").unwrap_or(&r.case);
+            let Some(case) = self.corpus.iter().find(|c| c.id == id) else {
+                continue;
+            };
+            if findings.iter().any(|f| f.source == r.case) {
+                continue;
+            }
+            findings.push(Finding {
+                operations: operations(&case.program),
+                check: r.check.clone(),
+                program: one_line(&case.program_text),
+                point: case.point.clone(),
+                engine_value: r.failed_entry.as_ref().map(|e| e.got),
+                exact_value: r.failed_entry.as_ref().map(|e| e.expected),
+                bits: r.failed_entry.as_ref().map(|e| e.bits_correct),
+                occurrences: 1,
+                source: r.case.clone(),
+            });
+        }
         for a in self
             .catalogue
             .iter()
@@ -826,6 +852,7 @@ mod tests {
             catalogue: &[],
             failures_dir: "out/failures",
             engine_command: "cargo xtask conformance --engine planted",
+            corpus: &[],
         };
         let markdown = document.markdown();
         let first_screen: Vec<&str> = markdown.lines().take(14).collect();
@@ -838,5 +865,56 @@ mod tests {
         );
         assert_eq!(document.findings().len(), 1);
         assert!(markdown.find("## Findings") < markdown.find("## Summary"));
+    }
+
+    #[test]
+    fn a_wrong_answer_on_a_corpus_case_is_a_finding() {
+        let mut report = failing_report();
+        let corpus_case = report.counterexamples[0].case.clone();
+        let corpus_case = ReplayCase {
+            id: "composed-hvp".into(),
+            program_text: "input v1\nv2 = sin v1\noutput v2\n".into(),
+            program: Program::parse("input v1\nv2 = sin v1\noutput v2").unwrap(),
+            ..corpus_case
+        };
+        let mut record = report.records[0].clone();
+        record.case = "corpus-composed-hvp".into();
+        record.suite = Suite::Corpus;
+        record.check = "hvp".into();
+        record.failed_entry = Some(FailedEntry {
+            expected: 0.27,
+            got: 0.0,
+            bits_correct: 0.0,
+        });
+        report.records.push(record.clone());
+        report.records.push(record);
+        let corpus = [corpus_case];
+        let document = ConformanceDocument {
+            engine: "planted",
+            description: "A planted engine.",
+            command: "cargo xtask conformance --engine planted --seed 1 --cases 10",
+            seed: 1,
+            cases: 10,
+            wall_seconds: 0.5,
+            skipped_cases: 0,
+            report: &report,
+            catalogue: &[],
+            failures_dir: "out/failures",
+            engine_command: "cargo xtask conformance --engine planted",
+            corpus: &corpus,
+        };
+        let findings = document.findings();
+        assert_eq!(findings.len(), 2, "once per corpus case");
+        let f = &findings[1];
+        assert_eq!(
+            (
+                f.operations.as_str(),
+                f.check.as_str(),
+                f.engine_value,
+                f.exact_value
+            ),
+            ("sin", "hvp", Some(0.0), Some(0.27))
+        );
+        assert_eq!(f.source, "corpus-composed-hvp");
     }
 }

@@ -246,6 +246,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         catalogue: &catalogue,
         failures_dir: &failures_dir,
         engine_command: &engine_command,
+        corpus: &config.corpus,
     };
     document.write(&out)?;
     if !args.quiet {
