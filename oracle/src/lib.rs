@@ -102,7 +102,9 @@
 //! engine must hold on the way to the entry (the `range` module,
 //! [`RangeRisk`], `O(size)` per entry):
 //!
-//! - one at or beyond `2¹⁰⁰⁰` may overflow any correct engine: a miss is
+//! - one at or beyond `2¹⁰⁰⁰` may overflow any correct engine, and one
+//!   below the normal range that meets an infinite factor (a tangent of
+//!   6e−325 into `√′(0)`) may cost it everything: a miss is
 //!   `ill_conditioned`, naming it ("the partial of v9 in v0 is 4.49e307");
 //! - ones below the normal range may be lost: their cost, each times the
 //!   factor it meets on the way to the entry (a flushed tangent moves the
@@ -1511,6 +1513,16 @@ impl Oracle {
                 Support::DomainEdge | Support::Unconfirmed | Support::Kink
             );
         if diverges {
+            // (Unless an intermediate derivative leaves f64's range on the
+            // way: a tangent of 6e−325 rounds to 0, and 0 times √′(0) is 0.)
+            if let Some(what) = entry.range.as_ref().and_then(|r| r.out_of_range.as_ref()) {
+                if got.is_finite() {
+                    return inconclusive(
+                        InconclusiveReason::IllConditioned,
+                        format!("{what}: the derivative diverges here (one-sided limit {:e}), got {got:e}", entry.rounded),
+                    );
+                }
+            }
             return if got == entry.rounded || got == path_limit {
                 convention(Admissible::OneSidedLimit(got))
             } else if got.is_nan() {
@@ -1669,7 +1681,7 @@ impl Oracle {
         // f64's range (the `range` module); for H·v, values beyond 2^±400
         // stand in for that.
         let overflows = match &entry.range {
-            Some(range) => range.overflow.is_some(),
+            Some(range) => range.out_of_range.is_some(),
             None => reference.extreme_values,
         };
         // (The range analysis sees the terms of first-order entries; for
@@ -1689,7 +1701,7 @@ impl Oracle {
         }
         match &entry.range {
             Some(RangeRisk {
-                overflow: Some(what),
+                out_of_range: Some(what),
                 ..
             }) => {
                 return inconclusive(

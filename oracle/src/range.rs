@@ -52,9 +52,11 @@ pub(crate) struct LocalPartials {
 /// What an entry's intermediate derivatives do to an `f64` engine.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RangeRisk {
-    /// The first intermediate derivative beyond `2¹⁰⁰⁰` that the entry
-    /// depends on, described (`"the adjoint of v3 is 2.1e305"`).
-    pub overflow: Option<String>,
+    /// The first intermediate derivative whose leaving `f64`'s range can
+    /// cost the whole entry, described: one beyond `2¹⁰⁰⁰` (`"the adjoint
+    /// of v3 is 2.1e305"`), or one below the normal range that meets an
+    /// infinite factor on the way (a tangent of 6e−325 into `√′(0)`).
+    pub out_of_range: Option<String>,
     /// A bound on what intermediate derivatives below `f64`'s normal range
     /// can move the entry (0 when none is).
     pub underflow: f64,
@@ -157,11 +159,11 @@ impl LocalPartials {
         let limit = overflow_limit();
         let mut risk = RangeRisk::default();
         let mut overflows = |what: &dyn Fn() -> String, q: &Float| {
-            if risk.overflow.is_none()
+            if risk.out_of_range.is_none()
                 && q.is_finite()
                 && Float::with_val(PREC, q.abs_ref()) >= limit
             {
-                risk.overflow = Some(format!("{} is {q:.3e}", what()));
+                risk.out_of_range = Some(format!("{} is {q:.3e}", what()));
             }
         };
         let below = |q: &Float| {
@@ -212,13 +214,29 @@ impl LocalPartials {
         for (id, _) in &self.nodes {
             let i = *id as usize;
             let (t, a) = (&tangent[i], &adjoint[i]);
-            if !tangent_loss[i].is_zero() && a.is_finite() {
-                forward += Float::with_val(PREC, &tangent_loss[i] * a).abs();
+            let mut unbounded = |what: &str, lost: &Float| {
+                if risk.out_of_range.is_none() {
+                    risk.out_of_range = Some(format!(
+                        "{what} of {} loses {lost:.3e} below f64's normal range and meets an infinite factor",
+                        self.name(*id)
+                    ));
+                }
+            };
+            if !tangent_loss[i].is_zero() {
+                if a.is_finite() {
+                    forward += Float::with_val(PREC, &tangent_loss[i] * a).abs();
+                } else if a.is_infinite() {
+                    unbounded("the tangent", &tangent_loss[i]);
+                }
             }
             let own = if below(a) { size(a) } else { zero() };
             let lost = own.max(&adjoint_terms_lost[i]);
-            if !lost.is_zero() && t.is_finite() {
-                backward += Float::with_val(PREC, &lost * t).abs();
+            if !lost.is_zero() {
+                if t.is_finite() {
+                    backward += Float::with_val(PREC, &lost * t).abs();
+                } else if t.is_infinite() {
+                    unbounded("the adjoint", &lost);
+                }
             }
         }
         // An engine holds tangents (forward mode) or adjoints (reverse

@@ -294,3 +294,22 @@ fn an_overflowing_adjoint_leaves_the_entry_undecided() {
         verdict_name(v)
     );
 }
+
+#[test]
+fn a_tangent_lost_below_the_range_into_an_infinite_partial_is_undecided() {
+    // √((x4·x1)/x4) at x1 = 0, x4 = 5e−324 along d = (1/8, …, −1/8): the
+    // tangent of x4·x1 is 6e−325, which f64 rounds to 0, and √′(0) is ∞.
+    // The exact derivative diverges (+∞), but a forward engine's 0 comes
+    // from the range, not its rules: undecided, while +∞ is the limit.
+    let program = "input v1 v2 v3 v4\nv5 = mul v4 v1\nv6 = div v5 v4\nv7 = sqrt v6\noutput v7 v2";
+    let x = [0.0, 0.0, 1.0, 5e-324];
+    let d = vec![0.125, -0.125, -0.5, -0.125];
+    let v = &judged(program, &x, Quantity::Jvp(d.clone()), &[0.0, -0.125])[0];
+    assert!(
+        matches!(v, Verdict::Inconclusive { .. }),
+        "{}",
+        verdict_name(v)
+    );
+    let v = &judged(program, &x, Quantity::Jvp(d), &[f64::INFINITY, -0.125])[0];
+    assert!(is_convention(v), "{}", verdict_name(v));
+}
