@@ -47,10 +47,12 @@
 //! `powf`). At a point where a `Select`'s two operands are exactly equal in
 //! MPFR (a tie), each of its branches is a one-sided derivative. The oracle
 //! evaluates each entry under every choice of branch at the ties it depends
-//! on — the order comparisons (`<`, `<=`) of the same two values taking one
-//! side together (below, above, at the tie), so every rule sees one
-//! one-sided piece; equality special cases each on their own — up to 2¹²
-//! choices, NaN results left out, and keeps the smallest and largest value
+//! on — for first derivatives each `Select` on its own (every operation may
+//! take any of its one-sided pieces, whatever the others take); for `H·v`
+//! the order comparisons (`<`, `<=`) of the same two values taking one side
+//! together (below, above, at the tie), so the first- and second-order
+//! rules see one one-sided piece, and equality special cases each on their
+//! own — up to 2¹² choices, NaN results left out, and keeps the smallest and largest value
 //! ([`Entry::admissible`]). A comparison of a value with itself is no tie. When they differ, any answer
 //! between them, within the tolerance, is a convention
 //! ([`Admissible::Generalized`]) and any other is wrong, whatever the
@@ -518,6 +520,7 @@ fn admissible_ranges(
     values: &[Option<Mp>],
     inputs: &[Mp],
     roots: &[NodeId],
+    each_on_its_own: bool,
 ) -> Vec<Option<(f64, f64)>> {
     let tied: Vec<NodeId> = plan
         .nodes()
@@ -550,16 +553,20 @@ fn admissible_ranges(
             if ties.is_empty() {
                 return None;
             }
-            // Order comparisons (`<`, `<=`) of the same two values take one
-            // side together — below, above, or at the tie — so a first and
-            // a second derivative see the same one-sided piece; the special
-            // cases (`==`) choose their branch each on its own (`hypot`'s
-            // bound at the origin needs that).
+            // For first derivatives every tied `Select` chooses its branch on
+            // its own: each operation may take any of its one-sided pieces
+            // (an engine sends a `max` tie to one argument and takes an
+            // `iflt` over the same two values the other way), the chain rule
+            // over sets. For H·v, order comparisons (`<`, `<=`) of the same
+            // two values take one side together — below, above, or at the
+            // tie — so a first and a second derivative see the same
+            // one-sided piece; the special cases (`==`) choose their branch
+            // each on its own (`hypot`'s bound at the origin needs that).
             let mut pairs: Vec<(NodeId, NodeId)> = Vec::new();
             let mut equalities: Vec<NodeId> = Vec::new();
             for &id in &ties {
                 if let Node::Select(cmp, [a, b, _, _]) = graph.node(id) {
-                    if *cmp == Cmp::Eq {
+                    if *cmp == Cmp::Eq || each_on_its_own {
                         equalities.push(id);
                     } else {
                         let key = ((*a).min(*b), (*a).max(*b));
@@ -595,7 +602,7 @@ fn admissible_ranges(
                     .collect();
                 for &id in &ties {
                     if let Node::Select(cmp, [a, b, _, _]) = graph.node(id) {
-                        if *cmp == Cmp::Eq {
+                        if *cmp == Cmp::Eq || each_on_its_own {
                             continue;
                         }
                         let key = ((*a).min(*b), (*a).max(*b));
@@ -1270,7 +1277,14 @@ impl Oracle {
         #[cfg(not(feature = "symbolica"))]
         let third: Option<Vec<f64>> = None;
 
-        let admissible = admissible_ranges(&graph, &roots_plan, &values, &x_mp, &plan.roots);
+        let admissible = admissible_ranges(
+            &graph,
+            &roots_plan,
+            &values,
+            &x_mp,
+            &plan.roots,
+            !matches!(quantity, Quantity::Hvp(_)),
+        );
         // Where the exact rule gives ±∞, whether one-sided differences of
         // the program itself blow up too (a real divergence) or settle (an
         // infinity of MPFR's rounding times a partial that is 0 in exact

@@ -313,3 +313,24 @@ fn a_tangent_lost_below_the_range_into_an_infinite_partial_is_undecided() {
     let v = &judged(program, &x, Quantity::Jvp(d), &[f64::INFINITY, -0.125])[0];
     assert!(is_convention(v), "{}", verdict_name(v));
 }
+
+#[test]
+fn operations_tied_on_the_same_values_choose_their_sides_each_on_its_own() {
+    // max(v2, v4) and iflt(v4 < v2) at v2 = v4 = 0 (echidna: the max tie
+    // to its first argument, and the branch test false, as its primal
+    // evaluation decides): ∂/∂v2 of u·(max, iflt) with u = (7/8, 1/2) is
+    // 7/8 + 1/2, one of the values the chain rule over the ties allows.
+    let program = "input v1 v2 v3 v4\nv5 = iflt v4 v2 v3 v2\nv6 = max v2 v4\noutput v6 v5";
+    let x = [1.0, 0.0, 1.0, 0.0];
+    let u = vec![0.875, 0.5];
+    let v = judged(
+        program,
+        &x,
+        Quantity::Vjp(u.clone()),
+        &[0.0, 1.375, 0.0, 0.0],
+    );
+    assert!(is_convention(&v[1]), "{}", verdict_name(&v[1]));
+    // Beyond what any choice gives, it is wrong.
+    let v = judged(program, &x, Quantity::Vjp(u), &[0.0, 2.0, 0.0, 0.0]);
+    assert!(is_wrong(&v[1]), "{}", verdict_name(&v[1]));
+}
