@@ -639,7 +639,7 @@ fn admissible_ranges(
             // in value, rounded differently) are one value.
             let spread = Float::with_val(lo.prec(), &hi - &lo).to_f64();
             let scale = lo.to_f64().abs().max(hi.to_f64().abs());
-            if spread <= scale * 2f64.powi(24 - lo.prec() as i32) {
+            if scale.is_finite() && spread <= scale * 2f64.powi(24 - lo.prec() as i32) {
                 let v = lo.to_f64();
                 return Some((v, v));
             }
@@ -1537,8 +1537,16 @@ impl Oracle {
                     );
                 }
             }
+            // At a tie whose branches include a finite piece (max(x, √x) at
+            // 0 sent to x), that piece's value is admissible too: the chain
+            // rule over the tied operations' sets, as everywhere else.
+            let tie = entry
+                .admissible
+                .filter(|(lo, hi)| lo < hi && got >= *lo && got <= *hi);
             return if got == entry.rounded || got == path_limit {
                 convention(Admissible::OneSidedLimit(got))
+            } else if let Some((lo, hi)) = tie {
+                convention(Admissible::Generalized { lo, hi })
             } else if got.is_nan() {
                 convention(Admissible::Undefined)
             } else {

@@ -334,3 +334,17 @@ fn operations_tied_on_the_same_values_choose_their_sides_each_on_its_own() {
     let v = judged(program, &x, Quantity::Vjp(u), &[0.0, 2.0, 0.0, 0.0]);
     assert!(is_wrong(&v[1]), "{}", verdict_name(&v[1]));
 }
+
+#[test]
+fn a_finite_branch_of_a_tie_at_a_divergence_is_admissible() {
+    // max(x, √x) at 0: the derivative from the right is +∞ (√ wins), but
+    // the tie sends it to x as well, whose derivative 1 is one of the
+    // branches; 0.5 and 2 are neither.
+    let program = "input x\ny = sqrt x\nz = max x y\noutput z";
+    for g in [1.0, f64::INFINITY] {
+        let v = &gradient(program, &[0.0], &[g])[0];
+        assert!(is_convention(v), "{g}: {}", verdict_name(v));
+    }
+    let v = &gradient(program, &[0.0], &[-1.0])[0];
+    assert!(is_wrong(v), "{}", verdict_name(v));
+}
