@@ -299,15 +299,18 @@ fn run(
             let same = |a: &[f64], b: &[f64]| {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
             };
-            if same(&first.derivative, &again.derivative)
-                && same(&first_jvp.derivative, &again_jvp.derivative)
-            {
-                PropertyOutcome::Holds
-            } else {
+            if !same(&first.derivative, &again.derivative) {
                 PropertyOutcome::Violated(format!(
                     "vjp gave {:?} then {:?}",
                     first.derivative, again.derivative
                 ))
+            } else if !same(&first_jvp.derivative, &again_jvp.derivative) {
+                PropertyOutcome::Violated(format!(
+                    "jvp gave {:?} then {:?}",
+                    first_jvp.derivative, again_jvp.derivative
+                ))
+            } else {
+                PropertyOutcome::Holds
             }
         }
     })
