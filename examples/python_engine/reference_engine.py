@@ -209,8 +209,19 @@ def binary_with_partials(op, a, b):
         v = power(a, b)
         if is_zero(primal(b)) and is_zero(primal(a)):
             da = 0.0
-        else:
+        elif primal(a) == 0.0 or not normal(v):
             da = b * power(a, b - 1.0)
+        else:
+            # (b/a)·aᵇ keeps the bits that b·a^(b−1) loses to the rounding
+            # of b − 1 (|ln a|·ε), and stays finite where a^(b−1) = aᵇ/a
+            # overflows (a = 5e−324); b·(aᵇ/a) where b/a is not normal.
+            ratio = div(b, a)
+            if normal(ratio) or primal(ratio) == 0.0:
+                da = ratio * v
+            elif normal(div(v, a)):
+                da = b * div(v, a)
+            else:
+                da = b * power(a, b - 1.0)
         if primal(a) == 0.0 and compare(b, 0.0) in (0, 1):
             db = 0.0
         else:
@@ -243,6 +254,13 @@ def binary(op, a, b):
     a, b = lift(a), lift(b)
     v, da, db = binary_with_partials(op, a.v, b.v)
     return Dual(v, chain(da, a.d) + chain(db, b.d))
+
+
+def normal(x):
+    """Whether the value of x is a finite, normal float (not 0, not
+    subnormal)."""
+    v = abs(primal(x))
+    return math.isfinite(v) and v >= sys.float_info.min
 
 
 def power(a, b):
