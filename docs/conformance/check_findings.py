@@ -29,7 +29,7 @@ def atan2_partials(y, x):
     return x / r2, -y / r2
 
 
-def rows(grad, jvp, log1p):
+def rows(grad, jvp, log1p, value):
     """(what, framework value, exact value) for every finding."""
     out = []
     # JAX's CPU log1p is itself some 60 ulps off here, and an expm1/log1p
@@ -51,6 +51,23 @@ def rows(grad, jvp, log1p):
     out.append(("∂x hypot(x, y) at (0, 0) (generalized gradient: the unit disk)", grad(lambda x: hypot(x[0], x[1]), [0.0, 0.0])[0], D(0)))
     out.append(("∂a a^b at (0, 0) (a^0 = 1 for every a)", grad(lambda x: x[0] ** x[1], [0.0, 0.0])[0], D(0)))
     out.append(("d/dx where(0 < x, √x, 0) at x = -1 (the branch taken is 0)", grad(lambda x: where(0.0 < x[0], sqrt(x[0]), 0.0 * x[0]), [-1.0])[0], D(0)))
+    # Found by the hard-places programs. ∂x atan2(y, x) = -y/(x² + y²) at
+    # (1e-300, 0): -1/y, an ordinary f64, while y² underflows.
+    out.append(("∂x atan2(y, x) at (1e-300, 0)", grad(lambda x: atan2(x[0], x[1]), [1e-300, 0.0])[1], -1 / D(1e-300)))
+    # d/dx x^x = x^x (ln x + 1) at the smallest subnormal (D(5e-324) is the
+    # float's exact value): b·a^(b−1) overflows through 1/a.
+    a = D(5e-324)
+    out.append(("d/dx x^x at 5e-324 by jvp", jvp(lambda x: x[0] ** x[0], [5e-324], [1.0]), (a.ln() * a).exp() * (a.ln() + 1)))
+    # hypot(x − x, x − x) is 0 for every x: its derivative is 0, not 0/0.
+    out.append(("d/dx hypot(x - x, x - x) at 1 by jvp", jvp(lambda x: hypot(x[0] - x[0], x[0] - x[0]), [1.0], [1.0]), D(0)))
+    # x/x is 1 for every x ≠ 0: its derivative is 0, even where b² in the
+    # quotient rule underflows (1e-300).
+    out.append(("d/dx x/x at 1e-300 by jvp", jvp(lambda x: x[0] / x[0], [1e-300], [1.0]), D(0)))
+    # hypot(x, x) = √2·|x|: the derivative at 1e-300 is √2.
+    out.append(("d/dx hypot(x, x) at 1e-300 by jvp", jvp(lambda x: hypot(x[0], x[0]), [1e-300], [1.0]), D(2).sqrt()))
+    # Subnormal arguments (D(5e-324) is the float's exact value).
+    out.append(("√(5e-324), the value", value(lambda x: sqrt(x[0]), [5e-324]), D(5e-324).sqrt()))
+    out.append(("ln(5e-324), the value", value(lambda x: log(x[0]), [5e-324]), D(5e-324).ln()))
     return out
 
 
@@ -71,7 +88,10 @@ if __name__ == "__main__":
         import jax.numpy as jnp
 
         jax.config.update("jax_enable_x64", True)
-        tanh, sinh, atan2, hypot, sqrt, where = jnp.tanh, jnp.sinh, jnp.arctan2, jnp.hypot, jnp.sqrt, jnp.where
+        tanh, sinh, atan2, hypot, sqrt, where, log = jnp.tanh, jnp.sinh, jnp.arctan2, jnp.hypot, jnp.sqrt, jnp.where, jnp.log
+
+        def value(f, x):
+            return f(jnp.array(x, dtype=jnp.float64))
 
         def log1p(x):
             return jnp.log1p(jnp.float64(x))
@@ -86,7 +106,10 @@ if __name__ == "__main__":
     else:
         import torch
 
-        tanh, sinh, atan2, hypot, sqrt, where = torch.tanh, torch.sinh, torch.atan2, torch.hypot, torch.sqrt, torch.where
+        tanh, sinh, atan2, hypot, sqrt, where, log = torch.tanh, torch.sinh, torch.atan2, torch.hypot, torch.sqrt, torch.where, torch.log
+
+        def value(f, x):
+            return f(torch.tensor(x, dtype=torch.float64))
 
         def log1p(x):
             return torch.log1p(torch.tensor(x, dtype=torch.float64))
@@ -101,4 +124,4 @@ if __name__ == "__main__":
             return torch.func.jvp(f, (t,), (torch.tensor(v, dtype=torch.float64),))[1]
 
         print(f"PyTorch {torch.__version__}")
-    report(rows(grad, jvp, log1p))
+    report(rows(grad, jvp, log1p, value))
