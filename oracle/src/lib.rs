@@ -107,7 +107,7 @@
 //! - one at or beyond `2¹⁰⁰⁰` may overflow any correct engine, and one
 //!   below the normal range that meets an infinite factor (a tangent of
 //!   6e−325 into `√′(0)`) may cost it everything: a miss is
-//!   `ill_conditioned`, naming it ("the partial of v9 in v0 is 4.49e307");
+//!   `ill_conditioned`, naming it ("the partial of v10 in v1 is 4.49e307");
 //! - ones below the normal range may be lost: their cost, each times the
 //!   factor it meets on the way to the entry (a flushed tangent moves the
 //!   entry by itself times its adjoint), bounds what underflow can do

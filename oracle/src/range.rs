@@ -44,7 +44,8 @@ pub(crate) struct LocalPartials {
     nodes: Vec<(NodeId, Vec<(NodeId, Float)>)>,
     /// Input index of each input node.
     inputs: Vec<(NodeId, usize)>,
-    /// The program value each node stands for, to name it (`v3`).
+    /// The program value each node stands for (0-based), to name it as the
+    /// text form does (`v3` is value 2).
     names: std::collections::HashMap<NodeId, usize>,
     len: usize,
 }
@@ -119,7 +120,7 @@ impl LocalPartials {
     fn name(&self, id: NodeId) -> String {
         self.names
             .get(&id)
-            .map_or_else(|| "an intermediate".to_string(), |i| format!("v{i}"))
+            .map_or_else(|| "an intermediate".to_string(), |i| format!("v{}", i + 1))
     }
 
     /// The range risk of the entry `wᵀ J d`: `direction` over the inputs,
