@@ -280,5 +280,5 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     adcheck_protocol::serve(engine.as_ref(), stdin.lock(), stdout.lock())?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(crate::exit::CLEAN))
 }

@@ -5,6 +5,7 @@
 //! or input error (always with a one-line message, never a backtrace).
 
 mod conformance;
+mod exit;
 mod mutants;
 mod verify;
 
@@ -80,11 +81,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 summary.failures_total(),
                 summary.failing_the_run()
             );
-            Ok(if summary.failing_the_run() == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(exit::findings_if(summary.failing_the_run() > 0))
         }
     }
 }
@@ -101,19 +98,19 @@ fn main() -> ExitCode {
                     | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             ) {
                 let _ = e.print();
-                return ExitCode::SUCCESS;
+                return ExitCode::from(exit::CLEAN);
             }
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid arguments");
             eprintln!("{first} (try --help)");
-            return ExitCode::from(2);
+            return ExitCode::from(exit::USAGE_OR_INPUT_ERROR);
         }
     };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit::USAGE_OR_INPUT_ERROR)
         }
     }
 }

@@ -139,10 +139,8 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         start.elapsed().as_secs_f64(),
         path.display()
     );
-    if survivors.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
+    if !survivors.is_empty() {
         eprintln!("survived: {}", survivors.join(", "));
-        Ok(ExitCode::from(1))
     }
+    Ok(crate::exit::findings_if(!survivors.is_empty()))
 }

@@ -148,11 +148,7 @@ pub(crate) fn min_bits(b: Option<f64>) -> Result<Option<f64>, InputError> {
 /// Exit status 1 when a failure fails the run (any but an `inaccurate`
 /// one that keeps `--min-bits`), else 0.
 pub(crate) fn exit_status(summary: &Summary) -> ExitCode {
-    if summary.failing_the_run() == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    crate::exit::findings_if(summary.failing_the_run() > 0)
 }
 
 /// The deadline `--time-budget` sets (`None` without one), validated.
