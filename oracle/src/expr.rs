@@ -335,12 +335,16 @@ impl Graph {
     /// The sum of the local partial derivatives of node `id` with respect to
     /// each of its arguments (each argument's derivative taken as 1). It is
     /// infinite or NaN exactly when the node's operation is not
-    /// differentiable at its arguments (`√0`, `ln 0`, `1/0`, …).
-    pub fn local_sensitivity(&mut self, id: NodeId) -> NodeId {
+    /// differentiable at its arguments (`√0`, `ln 0`, `1/0`, …). `ones`
+    /// holds the constant 1's id for every node below `id` (grown as
+    /// needed): one buffer serves every node, so a pass over a graph is
+    /// linear in its size.
+    pub fn local_sensitivity(&mut self, id: NodeId, ones: &mut Vec<NodeId>) -> NodeId {
         let one = self.constant(1.0);
-        let ones = vec![one; id as usize + 1];
-        let tangent: Vec<NodeId> = vec![one; self.nodes.len()];
-        self.derivative_of(id, &ones, &tangent)
+        if ones.len() <= id as usize {
+            ones.resize(id as usize + 1, one);
+        }
+        self.derivative_of(id, ones, &[])
     }
 
     /// The local partial derivatives of node `id`, one `(child, ∂id/∂child)`

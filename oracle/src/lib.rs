@@ -1026,8 +1026,11 @@ impl Oracle {
                 !matches!(graph.node(id), Node::Input(_) | Node::Const(_)) && depends[id as usize]
             })
             .collect();
-        let sensitivities: Vec<NodeId> =
-            used.iter().map(|&id| graph.local_sensitivity(id)).collect();
+        let mut ones = Vec::new();
+        let sensitivities: Vec<NodeId> = used
+            .iter()
+            .map(|&id| graph.local_sensitivity(id, &mut ones))
+            .collect();
         let sensitivity_plan = graph.plan(&sensitivities);
         let sensitivity_values = graph.evaluate(&sensitivity_plan, &x_mp);
         // The f64 path can meet a singular point the exact path does not (an
