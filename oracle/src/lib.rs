@@ -161,7 +161,9 @@ pub use fd::{FdConfig, FdEstimate, FdStatus};
 pub use logged::{with_branch_log, Logged};
 pub use mp::{precision, with_precision, Mp, DEFAULT_PRECISION};
 pub use range::RangeRisk;
-pub use verdict::{bits_correct, ulp_of, ulps, Admissible, InconclusiveReason, Miss, Verdict};
+pub use verdict::{
+    adjacent_f64, bits_correct, ulp_of, ulps, Admissible, InconclusiveReason, Miss, Verdict,
+};
 
 use adcheck_engines::{Differentiable, Program, Scalar};
 use rug::Float;
@@ -674,24 +676,6 @@ fn check_seed(what: &'static str, seed: &[f64], expected: usize) -> Result<(), O
     }
 }
 
-/// `v` moved one unit in the last place up (`up`) or down; infinities and
-/// NaN stay.
-fn nudge(v: f64, up: bool) -> f64 {
-    if !v.is_finite() {
-        return v;
-    }
-    if v == 0.0 {
-        let tiny = f64::from_bits(1);
-        return if up { tiny } else { -tiny };
-    }
-    let bits = v.to_bits();
-    if (v > 0.0) == up {
-        f64::from_bits(bits + 1)
-    } else {
-        f64::from_bits(bits - 1)
-    }
-}
-
 /// How many bits of the exact value `exact` the `f64` value `got` has lost
 /// beyond rounding (0 for a correctly rounded value).
 fn bits_lost(got: f64, exact: &Float) -> f64 {
@@ -1129,7 +1113,7 @@ impl Oracle {
                 .map(|(id, v)| {
                     v.as_ref().map(|v| {
                         if computed.contains(&(id as NodeId)) {
-                            Mp::from_f64(nudge(v.to_f64(), !alternate || id % 2 == 0))
+                            Mp::from_f64(adjacent_f64(v.to_f64(), !alternate || id % 2 == 0))
                         } else {
                             v.clone()
                         }

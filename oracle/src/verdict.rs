@@ -174,6 +174,25 @@ impl Verdict {
     }
 }
 
+/// `v` moved one unit in the last place up (`up`) or down, through zero to
+/// the smallest subnormal (as `f64::next_up`/`next_down`, which need a newer
+/// Rust than the project's); infinities and NaN stay.
+pub fn adjacent_f64(v: f64, up: bool) -> f64 {
+    if !v.is_finite() {
+        return v;
+    }
+    if v == 0.0 {
+        let tiny = f64::from_bits(1);
+        return if up { tiny } else { -tiny };
+    }
+    let bits = v.to_bits();
+    if (v > 0.0) == up {
+        f64::from_bits(bits + 1)
+    } else {
+        f64::from_bits(bits - 1)
+    }
+}
+
 /// The spacing of `f64` values at `r` (the smallest subnormal at zero).
 pub fn ulp_of(r: f64) -> f64 {
     let a = r.abs();

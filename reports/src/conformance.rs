@@ -837,10 +837,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_report_with_failures_leads_with_its_findings() {
-        let report = failing_report();
-        let document = ConformanceDocument {
+    /// The report of the planted engine over `report` and `corpus`.
+    fn planted_document<'a>(
+        report: &'a ConformanceReport,
+        corpus: &'a [ReplayCase],
+    ) -> ConformanceDocument<'a> {
+        ConformanceDocument {
             engine: "planted",
             description: "A planted engine.",
             command: "cargo xtask conformance --engine planted --seed 1 --cases 10",
@@ -848,12 +850,18 @@ mod tests {
             cases: 10,
             wall_seconds: 0.5,
             skipped_cases: 0,
-            report: &report,
+            report,
             catalogue: &[],
             failures_dir: "out/failures",
             engine_command: "cargo xtask conformance --engine planted",
-            corpus: &[],
-        };
+            corpus,
+        }
+    }
+
+    #[test]
+    fn a_report_with_failures_leads_with_its_findings() {
+        let report = failing_report();
+        let document = planted_document(&report, &[]);
         let markdown = document.markdown();
         let first_screen: Vec<&str> = markdown.lines().take(14).collect();
         assert_eq!(first_screen[6], "## Findings", "{markdown}");
@@ -889,20 +897,7 @@ mod tests {
         report.records.push(record.clone());
         report.records.push(record);
         let corpus = [corpus_case];
-        let document = ConformanceDocument {
-            engine: "planted",
-            description: "A planted engine.",
-            command: "cargo xtask conformance --engine planted --seed 1 --cases 10",
-            seed: 1,
-            cases: 10,
-            wall_seconds: 0.5,
-            skipped_cases: 0,
-            report: &report,
-            catalogue: &[],
-            failures_dir: "out/failures",
-            engine_command: "cargo xtask conformance --engine planted",
-            corpus: &corpus,
-        };
+        let document = planted_document(&report, &corpus);
         let findings = document.findings();
         assert_eq!(findings.len(), 2, "once per corpus case");
         let f = &findings[1];

@@ -16,6 +16,7 @@
 
 use adcheck_engines::ops::{BinaryOp, Comparison, UnaryOp};
 use adcheck_engines::{Differentiable, Instr, Program, ValueId};
+use adcheck_oracle::adjacent_f64;
 use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -303,28 +304,14 @@ fn hard_coordinate() -> impl Strategy<Value = (f64, u8)> {
     )
 }
 
-/// The neighbouring `f64` of `v` above (`up`) or below it (as
-/// `f64::next_up`/`next_down`, which need a newer Rust than the project's).
-fn one_ulp(v: f64, up: bool) -> f64 {
-    if !v.is_finite() {
-        return v;
-    }
-    if v == 0.0 {
-        let tiny = f64::from_bits(1);
-        return if up { tiny } else { -tiny };
-    }
-    let bits = v.to_bits();
-    f64::from_bits(if (v > 0.0) == up { bits + 1 } else { bits - 1 })
-}
-
 /// Applies the ties of [`hard_coordinate`].
 fn hard_point(coordinates: Vec<(f64, u8)>) -> Vec<f64> {
     let mut point: Vec<f64> = Vec::with_capacity(coordinates.len());
     for (value, tie) in coordinates {
         let v = match (point.last(), tie) {
             (Some(&p), 1) => p,
-            (Some(&p), 2) => one_ulp(p, true),
-            (Some(&p), 3) => one_ulp(p, false),
+            (Some(&p), 2) => adjacent_f64(p, true),
+            (Some(&p), 3) => adjacent_f64(p, false),
             (Some(&p), 4) => -p,
             _ => value,
         };
@@ -800,7 +787,8 @@ mod shard_tests {
             ulp_apart += p
                 .windows(2)
                 .filter(|w| {
-                    w[0] != w[1] && (one_ulp(w[0], true) == w[1] || one_ulp(w[0], false) == w[1])
+                    w[0] != w[1]
+                        && (adjacent_f64(w[0], true) == w[1] || adjacent_f64(w[0], false) == w[1])
                 })
                 .count();
             at_zero += p.iter().filter(|v| **v == 0.0).count();
