@@ -1,11 +1,15 @@
 //! CSV rows, summaries and terminal tables of adcheck runs.
 //!
-//! A run's outputs are deterministic by design: [`ordered`] fixes the order
-//! of rows (corpus, then catalogue, then generated cases by index; engines in
-//! the order given), and [`write_cases`] writes them without anything that
-//! varies between runs (timings go to a separate file). So the same seed
-//! gives byte-identical `cases.csv`, and shards merged with [`merge`] give
-//! the same file as one unsharded run.
+//! A run's outputs are deterministic by design. Rows come in the canonical
+//! order, the order in which `run_streaming` hands them on: the corpus in
+//! the order of its files, the catalogue in its order, generated cases by
+//! index; for each case the engines in the order given, each engine's
+//! checks in the order made. [`CaseWriter`] writes them as they come
+//! without anything that varies between runs (timings go to a separate
+//! file), and counters ([`TotalsCounter`], `Summarizer`) count them as they
+//! come, so a run of any size holds none of them. So the same seed gives
+//! byte-identical `cases.csv`, and shards merged with [`merge`] (which
+//! streams too) give the same file as one unsharded run.
 
 pub mod conformance;
 mod table;
@@ -13,7 +17,7 @@ pub use table::{render_engine_summary, render_table};
 
 use adcheck_suites::conformance::{FailMeaning, Record};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -56,90 +60,137 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     }
 }
 
-/// The position of a case in the canonical order: saved cases first, then
-/// the catalogue (both in the order first seen), then generated cases by
-/// index.
-fn case_rank(case: &str, first_seen: &HashMap<String, usize>) -> (u8, u64) {
-    if let Some(index) = case.strip_prefix("gen-").and_then(|i| i.parse().ok()) {
-        return (2, index);
-    }
-    let group = if case.starts_with("corpus-") { 0 } else { 1 };
-    (
-        group,
-        first_seen.get(case).copied().unwrap_or(usize::MAX) as u64,
-    )
-}
-
-/// Puts records in the canonical order: by case, then by engine in the
-/// order of `engines`, keeping each engine's records for a case in the
-/// order they were made.
-pub fn ordered(records: impl IntoIterator<Item = Record>, engines: &[String]) -> Vec<Record> {
-    let records: Vec<Record> = records.into_iter().collect();
-    let mut first_seen = HashMap::new();
-    for r in &records {
-        let next = first_seen.len();
-        first_seen.entry(r.case.clone()).or_insert(next);
-    }
-    let engine_rank = |e: &str| engines.iter().position(|x| x == e).unwrap_or(usize::MAX);
-    /// Case rank, engine rank, original position.
-    type Key = ((u8, u64), usize, usize);
-    let mut keyed: Vec<(Key, Record)> = records
-        .into_iter()
-        .enumerate()
-        .map(|(seq, r)| {
-            (
-                (case_rank(&r.case, &first_seen), engine_rank(&r.engine), seq),
-                r,
-            )
-        })
-        .collect();
-    keyed.sort_by_key(|(k, _)| *k);
-    keyed.into_iter().map(|(_, r)| r).collect()
-}
-
-/// Writes `records` (already [`ordered`]) as CSV.
+/// Writes `records` (in the canonical order) as CSV.
 pub fn write_cases(path: &Path, records: &[Record]) -> Result<(), ReportError> {
-    let csv_error = |source| ReportError::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut writer = csv::Writer::from_path(path).map_err(csv_error)?;
+    let mut writer = CsvFile::create(path)?;
     for r in records {
         // `Record` leaves its timing out of serialisation.
-        writer.serialize(r).map_err(csv_error)?;
+        writer.serialize(r)?;
     }
-    writer.flush().map_err(io(path))
+    writer.finish()
 }
 
 /// Reads a `cases.csv`.
 pub fn read_cases(path: &Path) -> Result<Vec<Record>, ReportError> {
-    let csv_error = |source| ReportError::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
-    reader
-        .deserialize::<Record>()
-        .map(|row| row.map_err(csv_error))
-        .collect()
+    CaseRows::open(path)?.collect()
+}
+
+/// The rows of a `cases.csv`, read one at a time.
+pub struct CaseRows {
+    path: PathBuf,
+    rows: csv::DeserializeRecordsIntoIter<fs::File, Record>,
+}
+
+impl CaseRows {
+    /// Opens `path`.
+    pub fn open(path: &Path) -> Result<CaseRows, ReportError> {
+        let reader = csv::Reader::from_path(path).map_err(|source| ReportError::Csv {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(CaseRows {
+            path: path.to_path_buf(),
+            rows: reader.into_deserialize(),
+        })
+    }
+}
+
+impl Iterator for CaseRows {
+    type Item = Result<Record, ReportError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.rows.next()?;
+        Some(row.map_err(|source| ReportError::Csv {
+            path: self.path.clone(),
+            source,
+        }))
+    }
 }
 
 /// Writes the timing of each record (not deterministic, so kept apart).
 pub fn write_timings(path: &Path, records: &[Record]) -> Result<(), ReportError> {
-    let csv_error = |source| ReportError::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut writer = csv::Writer::from_path(path).map_err(csv_error)?;
-    writer
-        .write_record(["case", "engine", "check", "seconds"])
-        .map_err(csv_error)?;
+    let mut writer = CsvFile::create(path)?;
+    writer.write_timings_header()?;
     for r in records {
-        writer
-            .write_record([&r.case, &r.engine, &r.check, &format!("{:.9}", r.seconds)])
-            .map_err(csv_error)?;
+        writer.write_timing(r)?;
     }
-    writer.flush().map_err(io(path))
+    writer.finish()
+}
+
+/// A CSV file being written, its errors naming it.
+struct CsvFile {
+    path: PathBuf,
+    writer: csv::Writer<fs::File>,
+}
+
+impl CsvFile {
+    fn create(path: &Path) -> Result<CsvFile, ReportError> {
+        let writer = csv::Writer::from_path(path).map_err(|source| ReportError::Csv {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(CsvFile {
+            path: path.to_path_buf(),
+            writer,
+        })
+    }
+
+    fn csv_error(&self, source: csv::Error) -> ReportError {
+        ReportError::Csv {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn serialize(&mut self, r: &Record) -> Result<(), ReportError> {
+        self.writer.serialize(r).map_err(|e| self.csv_error(e))
+    }
+
+    fn write_timings_header(&mut self) -> Result<(), ReportError> {
+        self.writer
+            .write_record(["case", "engine", "check", "seconds"])
+            .map_err(|e| self.csv_error(e))
+    }
+
+    fn write_timing(&mut self, r: &Record) -> Result<(), ReportError> {
+        self.writer
+            .write_record([&r.case, &r.engine, &r.check, &format!("{:.9}", r.seconds)])
+            .map_err(|e| self.csv_error(e))
+    }
+
+    fn finish(mut self) -> Result<(), ReportError> {
+        self.writer.flush().map_err(io(&self.path))
+    }
+}
+
+/// `cases.csv` and `timings.csv` written row by row, as records arrive in
+/// the canonical order, so a run of any size holds none
+/// of them.
+pub struct CaseWriter {
+    cases: CsvFile,
+    timings: CsvFile,
+}
+
+impl CaseWriter {
+    /// Creates (or truncates) `cases.csv` and `timings.csv` in `dir`.
+    pub fn create(dir: &Path) -> Result<CaseWriter, ReportError> {
+        let cases = CsvFile::create(&dir.join("cases.csv"))?;
+        let mut timings = CsvFile::create(&dir.join("timings.csv"))?;
+        timings.write_timings_header()?;
+        Ok(CaseWriter { cases, timings })
+    }
+
+    /// Appends `r` to both files.
+    pub fn write(&mut self, r: &Record) -> Result<(), ReportError> {
+        self.cases.serialize(r)?;
+        self.timings.write_timing(r)
+    }
+
+    /// Flushes both files.
+    pub fn finish(self) -> Result<(), ReportError> {
+        self.cases.finish()?;
+        self.timings.finish()
+    }
 }
 
 /// Counts for one engine.
@@ -198,45 +249,13 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Recomputes the totals from `records`.
+    /// Recomputes the totals from `records` (in the canonical order).
     pub fn count(&mut self, records: &[Record]) {
-        self.totals.clear();
-        let mut generated: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        let mut counter = TotalsCounter::new(self.min_bits);
         for r in records {
-            let t = self.totals.entry(r.engine.clone()).or_default();
-            match r.verdict.as_str() {
-                "pass" => t.pass += 1,
-                "convention" => t.convention += 1,
-                "fail" => {
-                    t.fail += 1;
-                    let meaning = r.fail_meaning().unwrap_or(FailMeaning::Wrong);
-                    *t.fail_by_meaning
-                        .entry(meaning.name().to_string())
-                        .or_default() += 1;
-                    let below = |b: f64| r.bits.is_none_or(|bits| bits < b);
-                    if meaning.fails_the_run() || self.min_bits.is_some_and(below) {
-                        t.failing_the_run += 1;
-                    }
-                }
-                _ => {
-                    t.inconclusive += 1;
-                    *t.inconclusive_by_reason
-                        .entry(r.reason.clone())
-                        .or_default() += 1;
-                }
-            }
-            if r.case.starts_with("gen-") {
-                generated
-                    .entry(r.engine.clone())
-                    .or_default()
-                    .insert(r.case.clone());
-            }
+            counter.add(r);
         }
-        for (engine, cases) in generated {
-            if let Some(t) = self.totals.get_mut(&engine) {
-                t.generated_cases = cases.len();
-            }
-        }
+        self.totals = counter.finish();
     }
 
     /// Failures over all engines.
@@ -249,6 +268,65 @@ impl Summary {
     /// without `--min-bits`).
     pub fn failing_the_run(&self) -> usize {
         self.totals.values().map(|t| t.failing_the_run).sum()
+    }
+}
+
+/// The per-engine totals of a run, counted one record at a time in
+/// constant memory. Records must come in the canonical order (each engine's
+/// records of a case together), which is how
+/// a generated case is counted once without keeping the cases seen.
+#[derive(Clone, Debug, Default)]
+pub struct TotalsCounter {
+    min_bits: Option<f64>,
+    totals: BTreeMap<String, EngineTotals>,
+    last_generated: BTreeMap<String, String>,
+}
+
+impl TotalsCounter {
+    /// A counter for a run under `--min-bits` `min_bits`.
+    pub fn new(min_bits: Option<f64>) -> TotalsCounter {
+        TotalsCounter {
+            min_bits,
+            ..TotalsCounter::default()
+        }
+    }
+
+    /// Counts `r`.
+    pub fn add(&mut self, r: &Record) {
+        let t = self.totals.entry(r.engine.clone()).or_default();
+        match r.verdict.as_str() {
+            "pass" => t.pass += 1,
+            "convention" => t.convention += 1,
+            "fail" => {
+                t.fail += 1;
+                let meaning = r.fail_meaning().unwrap_or(FailMeaning::Wrong);
+                *t.fail_by_meaning
+                    .entry(meaning.name().to_string())
+                    .or_default() += 1;
+                let below = |b: f64| r.bits.is_none_or(|bits| bits < b);
+                if meaning.fails_the_run() || self.min_bits.is_some_and(below) {
+                    t.failing_the_run += 1;
+                }
+            }
+            _ => {
+                t.inconclusive += 1;
+                *t.inconclusive_by_reason
+                    .entry(r.reason.clone())
+                    .or_default() += 1;
+            }
+        }
+        if r.case.starts_with("gen-") {
+            let last = self.last_generated.entry(r.engine.clone()).or_default();
+            if *last != r.case {
+                t.generated_cases += 1;
+                last.clone_from(&r.case);
+            }
+        }
+    }
+
+    /// The totals counted.
+    pub fn finish(self) -> BTreeMap<String, EngineTotals> {
+        self.totals
     }
 }
 
@@ -268,24 +346,6 @@ pub fn read_summary(path: &Path) -> Result<Summary, ReportError> {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// Reads a `timings.csv`: the seconds of each row, in file order.
-pub fn read_timings(path: &Path) -> Result<Vec<f64>, ReportError> {
-    let csv_error = |source| ReportError::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
-    let mut seconds = Vec::new();
-    for row in reader.records() {
-        let row = row.map_err(csv_error)?;
-        let value = row.get(3).and_then(|s| s.parse().ok()).ok_or_else(|| {
-            ReportError::Mismatch(format!("{}: a row without seconds", path.display()))
-        })?;
-        seconds.push(value);
-    }
-    Ok(seconds)
 }
 
 /// The shard `K/N` of a summary, if it is one shard of a campaign.
@@ -353,6 +413,110 @@ fn check_shard_set(shards: &[PathBuf], summaries: &[Summary]) -> Result<(), Repo
     Ok(())
 }
 
+/// Where a row goes in the canonical order: corpus, catalogue, then
+/// generated cases by index; rows of a shard keep their order among equal
+/// keys (the corpus and the catalogue are shard 0's alone).
+type MergeKey = (u8, u64);
+
+fn merge_key(case: &str) -> MergeKey {
+    if let Some(index) = case.strip_prefix("gen-").and_then(|i| i.parse().ok()) {
+        return (2, index);
+    }
+    (if case.starts_with("corpus-") { 0 } else { 1 }, 0)
+}
+
+/// One shard's `cases.csv` with its `timings.csv`, read in step.
+struct ShardRows {
+    dir: PathBuf,
+    shard: u64,
+    cases: CaseRows,
+    timings_path: PathBuf,
+    timings: csv::StringRecordsIntoIter<fs::File>,
+    rows: usize,
+    last: Option<MergeKey>,
+}
+
+impl ShardRows {
+    fn open(dir: &Path, shard: u64) -> Result<ShardRows, ReportError> {
+        let timings_path = dir.join("timings.csv");
+        let timings = csv::Reader::from_path(&timings_path)
+            .map_err(|source| ReportError::Csv {
+                path: timings_path.clone(),
+                source,
+            })?
+            .into_records();
+        Ok(ShardRows {
+            dir: dir.to_path_buf(),
+            shard,
+            cases: CaseRows::open(&dir.join("cases.csv"))?,
+            timings_path,
+            timings,
+            rows: 0,
+            last: None,
+        })
+    }
+
+    /// The next row with its seconds, checked to be in order.
+    fn next_row(&mut self) -> Result<Option<(MergeKey, Record)>, ReportError> {
+        let Some(row) = self.cases.next().transpose()? else {
+            return Ok(None);
+        };
+        let mut record = row;
+        let timing = self
+            .timings
+            .next()
+            .transpose()
+            .map_err(|source| ReportError::Csv {
+                path: self.timings_path.clone(),
+                source,
+            })?;
+        record.seconds = timing
+            .as_ref()
+            .and_then(|t| t.get(3))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| self.mismatch_timings())?;
+        self.rows += 1;
+        let key = merge_key(&record.case);
+        if key.0 < 2 && self.shard != 0 {
+            return Err(ReportError::Mismatch(format!(
+                "{} has row `{}` of the corpus or catalogue, which only shard 0 runs",
+                self.dir.display(),
+                record.case
+            )));
+        }
+        if self.last.is_some_and(|last| key < last) {
+            return Err(ReportError::Mismatch(format!(
+                "{}: cases.csv is not in the canonical order (row {} is case `{}`)",
+                self.dir.display(),
+                self.rows,
+                record.case
+            )));
+        }
+        self.last = Some(key);
+        Ok(Some((key, record)))
+    }
+
+    fn mismatch_timings(&self) -> ReportError {
+        ReportError::Mismatch(format!(
+            "{} does not match cases.csv beside it at row {} (a row missing or without seconds)",
+            self.timings_path.display(),
+            self.rows + 1
+        ))
+    }
+
+    /// Checks that no timing row is left over.
+    fn finish(mut self) -> Result<(), ReportError> {
+        if self.timings.next().is_some() {
+            return Err(ReportError::Mismatch(format!(
+                "{} has more rows than cases.csv beside it ({})",
+                self.timings_path.display(),
+                self.rows
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Merges the outputs of shard runs (each folder holding `cases.csv`,
 /// `timings.csv` and `summary.json`) into `out`: the rows in canonical
 /// order, their timings beside them, the summary recounted, the failure
@@ -365,28 +529,35 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary, ReportError> {
     }
     check_shard_set(shards, &summaries)?;
     let first = summaries[0].clone();
-    let mut records = Vec::new();
-    for dir in shards {
-        let mut rows = read_cases(&dir.join("cases.csv"))?;
-        let timings_path = dir.join("timings.csv");
-        let seconds = read_timings(&timings_path)?;
-        if seconds.len() != rows.len() {
-            return Err(ReportError::Mismatch(format!(
-                "{} has {} rows but cases.csv beside it has {}",
-                timings_path.display(),
-                seconds.len(),
-                rows.len()
-            )));
-        }
-        for (r, s) in rows.iter_mut().zip(seconds) {
-            r.seconds = s;
-        }
-        records.extend(rows);
-    }
     fs::create_dir_all(out.join("failures")).map_err(io(out))?;
-    let records = ordered(records, &first.engines);
-    write_cases(&out.join("cases.csv"), &records)?;
-    write_timings(&out.join("timings.csv"), &records)?;
+    let mut streams = Vec::new();
+    for (dir, s) in shards.iter().zip(&summaries) {
+        streams.push(ShardRows::open(dir, shard_of(s).map_or(0, |(k, _)| k))?);
+    }
+    let mut writer = CaseWriter::create(out)?;
+    let mut counter = TotalsCounter::new(first.min_bits);
+    let mut heads: Vec<Option<(MergeKey, Record)>> = Vec::new();
+    for stream in &mut streams {
+        heads.push(stream.next_row()?);
+    }
+    // Each shard's rows are in the canonical order and a case is in one
+    // shard only, so taking the least head each time is that order.
+    while let Some(s) = heads
+        .iter()
+        .enumerate()
+        .filter_map(|(s, head)| head.as_ref().map(|(key, _)| (*key, s)))
+        .min()
+        .map(|(_, s)| s)
+    {
+        let (_, record) = heads[s].take().expect("the least head is there");
+        writer.write(&record)?;
+        counter.add(&record);
+        heads[s] = streams[s].next_row()?;
+    }
+    for stream in streams {
+        stream.finish()?;
+    }
+    writer.finish()?;
     let mut failures = Vec::new();
     for (dir, s) in shards.iter().zip(&summaries) {
         for f in &s.failures {
@@ -403,7 +574,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary, ReportError> {
         skipped_cases: summaries.iter().map(|s| s.skipped_cases).sum(),
         ..first
     };
-    merged.count(&records);
+    merged.totals = counter.finish();
     write_summary(&out.join("summary.json"), &merged)?;
     Ok(merged)
 }

@@ -2,7 +2,8 @@
 //! adapter, or a process), written up as a report (Markdown, HTML, CSV).
 
 use crate::verify::{
-    corpus_for, execute, positive_seconds, print_findings, print_totals, random_seed, select_suites,
+    corpus_for, execute, positive_seconds, print_findings, print_totals, random_seed,
+    select_suites, Keep,
 };
 use crate::InputError;
 use adcheck_engines::Engine;
@@ -135,7 +136,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         .into());
     }
     let deadline = crate::verify::deadline(args.time_budget)?;
-    crate::verify::check_cases(args.cases, Default::default())?;
+    crate::verify::check_cases_kept(args.cases)?;
     let min_bits = crate::verify::min_bits(args.min_bits)?;
     let mut suites = select_suites(&args.suites)?;
     let (engine, description): (Box<dyn Engine>, String) = match (&args.engine, &args.engine_cmd) {
@@ -217,7 +218,14 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         out.push("replay");
     }
 
-    let finished = execute(&[engine.as_ref()], &config, &out, args.quiet, min_bits)?;
+    let finished = execute(
+        &[engine.as_ref()],
+        &config,
+        &out,
+        args.quiet,
+        min_bits,
+        Keep::Everything,
+    )?;
     let catalogue = if suites.contains(&Suite::Catalogue) {
         examine_catalogue(engine.as_ref(), &Oracle::new(config.oracle.clone()))
     } else {

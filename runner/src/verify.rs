@@ -3,12 +3,11 @@
 use crate::InputError;
 use adcheck_engines::{builtin_engines, Engine};
 use adcheck_reports::{
-    ordered, render_engine_summary, render_table, write_cases, write_summary, write_timings,
-    Summary,
+    render_engine_summary, render_table, write_summary, CaseWriter, Summary, TotalsCounter,
 };
 use adcheck_suites::conformance::{
-    run_all, scheduled_cases, ConformanceConfig, FailMeaning, Record, ReplayCase, RunOutcome,
-    Shard, Suite,
+    run_streaming, scheduled_cases, ConformanceConfig, ConformanceReport, FailMeaning, Record,
+    ReplayCase, RunOutcome, Shard, Suite, Summarizer, SummaryRow,
 };
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -115,9 +114,14 @@ pub(crate) fn positive_seconds(flag: &str, s: f64) -> Result<Duration, InputErro
     }
 }
 
-/// The most generated cases one process runs: every record stays in memory
-/// until the run ends (about 37 KB a case with the four built-in engines).
-pub(crate) const MAX_CASES_PER_PROCESS: u64 = 250_000;
+/// The most generated cases one `verify` process runs: it keeps no record,
+/// so this only stops a slip of the keyboard from starting a run that
+/// would never end (10⁹ cases take about ten days on two cores).
+pub(crate) const MAX_CASES_PER_PROCESS: u64 = 1_000_000_000;
+
+/// The most generated cases a run that keeps every record runs (a
+/// conformance report reads them all: about 37 KB a case).
+pub(crate) const MAX_CASES_KEPT: u64 = 250_000;
 
 /// Checks that `--cases` (split `shard.count` ways) fits one process.
 pub(crate) fn check_cases(cases: u64, shard: Shard) -> Result<(), InputError> {
@@ -126,12 +130,22 @@ pub(crate) fn check_cases(cases: u64, shard: Shard) -> Result<(), InputError> {
         return Ok(());
     }
     Err(InputError(format!(
-        "--cases {cases}{}: one process keeps every record in memory and takes at most {MAX_CASES_PER_PROCESS} cases; split the campaign with --shard K/N and join the outputs with `report merge`",
+        "--cases {cases}{}: one process takes at most {MAX_CASES_PER_PROCESS} cases (about ten days); split the campaign with --shard K/N and join the outputs with `report merge`",
         if shard.count > 1 {
             format!(" in {} shards is {here} a shard", shard.count)
         } else {
             String::new()
         }
+    )))
+}
+
+/// Checks that `--cases` fits a run that keeps every record in memory.
+pub(crate) fn check_cases_kept(cases: u64) -> Result<(), InputError> {
+    if cases <= MAX_CASES_KEPT {
+        return Ok(());
+    }
+    Err(InputError(format!(
+        "--cases {cases}: a conformance report reads every record, so it takes at most {MAX_CASES_KEPT} cases; `verify --engine NAME` checks more"
     )))
 }
 
@@ -160,7 +174,8 @@ pub(crate) fn deadline(time_budget: Option<f64>) -> Result<Option<Instant>, Inpu
 
 /// Loads replay cases from a file or a folder of `*.json` files. A case
 /// that would check nothing (a check never replayed, vectors of the wrong
-/// length) and a folder without replay files are errors naming the file.
+/// length), two cases with one id and a folder without replay files are
+/// errors naming the file.
 pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut files: Vec<PathBuf> = fs::read_dir(path)
@@ -184,6 +199,8 @@ pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
             path.display()
         )));
     };
+    // Ids name the rows and the failure files, so they must be unique.
+    let mut seen: std::collections::HashMap<String, &Path> = Default::default();
     files
         .iter()
         .map(|file| {
@@ -193,6 +210,14 @@ pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
                 .map_err(|e| InputError(format!("{}: not a replay file: {e}", file.display())))?;
             case.validate()
                 .map_err(|e| InputError(format!("{}: {e}", file.display())))?;
+            if let Some(other) = seen.insert(case.id.clone(), file) {
+                return Err(InputError(format!(
+                    "{}: id `{}` is also the id of {}",
+                    file.display(),
+                    case.id,
+                    other.display()
+                )));
+            }
             Ok(case)
         })
         .collect()
@@ -295,7 +320,14 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         Some(_) => args.out.join("replay"),
         None => args.out.clone(),
     };
-    let finished = execute(&engine_refs, &config, &out, args.quiet, min_bits)?;
+    let finished = execute(
+        &engine_refs,
+        &config,
+        &out,
+        args.quiet,
+        min_bits,
+        Keep::Failures,
+    )?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&finished.summary)?),
         Format::Human if !args.quiet => {
@@ -309,21 +341,37 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     Ok(exit_status(&finished.summary))
 }
 
-/// A finished run: its outcome, its summary and its wall time.
+/// A finished run: what was kept of its outcome, its summary, its tables
+/// and its wall time.
 pub(crate) struct Finished {
+    /// Per engine: every record under [`Keep::Everything`], else only the
+    /// failures; every counterexample.
     pub(crate) outcome: RunOutcome,
     pub(crate) summary: Summary,
+    /// Per engine, the rows of its engine × suite × family table.
+    pub(crate) tables: Vec<Vec<SummaryRow>>,
     pub(crate) wall: f64,
 }
 
-/// Runs `config` on `engines` with a progress bar, and writes `cases.csv`,
-/// `timings.csv`, `failures/` and `summary.json` into `out`.
+/// Which records a run keeps in memory once they are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// Every record (a conformance report reads them all).
+    Everything,
+    /// The failures only, so memory does not grow with the cases.
+    Failures,
+}
+
+/// Runs `config` on `engines` with a progress bar, writing `cases.csv`,
+/// `timings.csv` and `failures/` as cases are judged, and `summary.json`
+/// and `table.txt` at the end, into `out`.
 pub(crate) fn execute(
     engines: &[&dyn Engine],
     config: &ConformanceConfig,
     out: &Path,
     quiet: bool,
     min_bits: Option<f64>,
+    keep: Keep,
 ) -> Result<Finished> {
     let names: Vec<String> = engines.iter().map(|e| e.name().to_string()).collect();
     let suites = &config.suites;
@@ -345,6 +393,14 @@ pub(crate) fn execute(
             .join(", ")
     );
 
+    let failures_dir = out.join("failures");
+    if failures_dir.exists() {
+        fs::remove_dir_all(&failures_dir)
+            .with_context(|| format!("clearing {}", failures_dir.display()))?;
+    }
+    fs::create_dir_all(&failures_dir)
+        .with_context(|| format!("creating {}", failures_dir.display()))?;
+
     let total = scheduled_cases(config);
     let bar = if quiet {
         ProgressBar::hidden()
@@ -358,70 +414,97 @@ pub(crate) fn execute(
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    let start = Instant::now();
-    let outcome = run_all(engines, config, &|k| bar.inc(k));
-    bar.finish_and_clear();
-    let wall = start.elapsed().as_secs_f64();
-
-    let failures_dir = out.join("failures");
-    if failures_dir.exists() {
-        fs::remove_dir_all(&failures_dir)
-            .with_context(|| format!("clearing {}", failures_dir.display()))?;
-    }
-    fs::create_dir_all(&failures_dir)
-        .with_context(|| format!("creating {}", failures_dir.display()))?;
-    let records = ordered(
-        outcome
-            .reports
-            .iter()
-            .flat_map(|r| r.records.iter().cloned()),
-        &names,
-    );
-    write_cases(&out.join("cases.csv"), &records)?;
-    write_timings(&out.join("timings.csv"), &records)?;
+    let mut writer = CaseWriter::create(out)?;
+    let mut counter = TotalsCounter::new(min_bits);
+    let mut tables: Vec<Summarizer> = names.iter().map(|_| Summarizer::default()).collect();
+    let mut kept: Vec<ConformanceReport> = names
+        .iter()
+        .map(|name| ConformanceReport {
+            engine: name.clone(),
+            ..ConformanceReport::default()
+        })
+        .collect();
     let mut failure_files = Vec::new();
-    for report in &outcome.reports {
-        for c in &report.counterexamples {
+    // The first error writing an output; the run goes on unwritten after it.
+    let mut failed_write: Option<anyhow::Error> = None;
+    let start = Instant::now();
+    let counts = run_streaming(engines, config, &|k| bar.inc(k), &mut |e, case| {
+        for r in &case.records {
+            counter.add(r);
+            tables[e].add(r);
+            if failed_write.is_none() {
+                failed_write = writer.write(r).err().map(anyhow::Error::from);
+            }
+        }
+        for c in &case.counterexamples {
             let name = format!("failures/{}.json", c.case.id);
-            fs::write(
-                out.join(&name),
-                serde_json::to_string_pretty(&c.case)? + "\n",
-            )?;
+            let written = serde_json::to_string_pretty(&c.case)
+                .map_err(anyhow::Error::from)
+                .and_then(|text| {
+                    let path = out.join(&name);
+                    fs::write(&path, text + "\n")
+                        .with_context(|| format!("writing {}", path.display()))
+                });
+            if let (Err(e), None) = (written, &failed_write) {
+                failed_write = Some(e);
+            }
             failure_files.push(name);
         }
         // Failures of saved and catalogue cases replay from where they are.
+        let report = &mut kept[e];
+        match keep {
+            Keep::Everything => report.records.extend(case.records),
+            Keep::Failures => report
+                .records
+                .extend(case.records.into_iter().filter(|r| r.verdict == "fail")),
+        }
+        report.counterexamples.extend(case.counterexamples);
+    });
+    bar.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+    if let Some(e) = failed_write {
+        return Err(e);
     }
+    writer.finish()?;
     failure_files.sort();
     let mut summary = Summary {
         seed,
         cases: config.cases,
         shard: format!("{}/{}", shard.index, shard.count),
-        engines: names,
+        engines: names.clone(),
         suites: suites.iter().map(|s| s.name().to_string()).collect(),
         failures: failure_files,
         wall_seconds: wall,
-        skipped_cases: outcome.skipped,
+        skipped_cases: counts.skipped,
         min_bits,
         ..Summary::default()
     };
-    summary.count(&records);
+    summary.totals = counter.finish();
     write_summary(&out.join("summary.json"), &summary)?;
-    let table_path = out.join("table.txt");
-    fs::write(&table_path, full_table(&outcome) + "\n")
-        .with_context(|| format!("writing {}", table_path.display()))?;
-    Ok(Finished {
-        outcome,
+    let finished = Finished {
+        outcome: RunOutcome {
+            reports: kept,
+            skipped: counts.skipped,
+            scheduled: counts.scheduled,
+        },
         summary,
+        tables: tables.iter().map(Summarizer::rows).collect(),
         wall,
-    })
+    };
+    let table_path = out.join("table.txt");
+    fs::write(&table_path, full_table(&finished) + "\n")
+        .with_context(|| format!("writing {}", table_path.display()))?;
+    Ok(finished)
 }
 
 /// Every engine's engine × suite × family table.
-pub(crate) fn full_table(outcome: &RunOutcome) -> String {
-    outcome
-        .reports
+pub(crate) fn full_table(finished: &Finished) -> String {
+    finished
+        .summary
+        .engines
         .iter()
-        .map(|r| render_table(&r.engine, &r.summary()))
+        .zip(&finished.tables)
+        .map(|(engine, rows)| render_table(engine, rows))
         .collect::<Vec<_>>()
         .join("\n\n")
 }
@@ -443,7 +526,7 @@ pub(crate) fn print_findings(
 ) {
     let outcome = &finished.outcome;
     if verbose {
-        println!("{}\n", full_table(outcome));
+        println!("{}\n", full_table(finished));
     }
     println!("{}", render_engine_summary(&finished.summary));
     for report in &outcome.reports {

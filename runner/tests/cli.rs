@@ -32,6 +32,13 @@ fn bad_input_exits_2_with_one_line() {
     std::fs::write(&short_point, replay("[1.0]", "jvp")).unwrap();
     let unknown_check = dir.path().join("unknown.json");
     std::fs::write(&unknown_check, replay("[1.0, 2.0]", "jvpp")).unwrap();
+    // Two files with one id would write one failure file and rows of two
+    // cases under one name.
+    let twins = dir.path().join("twins");
+    std::fs::create_dir(&twins).unwrap();
+    for file in ["a.json", "b.json"] {
+        std::fs::write(twins.join(file), replay("[1.0, 2.0]", "jvp")).unwrap();
+    }
     let cases: &[&[&str]] = &[
         &["verify", "--no-such-flag"],
         &["verify", "--cases", "many"],
@@ -45,8 +52,9 @@ fn bad_input_exits_2_with_one_line() {
         &["verify", "--time-budget", "1.8e19"],
         &["verify", "--mutants", "--time-budget", "1e300"],
         &["verify", "--cases", "18446744073709551615"],
-        &["verify", "--cases", "1000000"],
-        &["verify", "--cases", "10000000", "--shard", "0/10"],
+        &["verify", "--cases", "2000000000"],
+        &["verify", "--cases", "20000000000", "--shard", "0/10"],
+        &["conformance", "--engine", "reverse", "--cases", "1000000"],
         &["verify", "--mutants", "--cases", "18446744073709551615"],
         &[
             "conformance",
@@ -60,6 +68,7 @@ fn bad_input_exits_2_with_one_line() {
         &["verify", "--replay", empty.to_str().unwrap()],
         &["verify", "--replay", short_point.to_str().unwrap()],
         &["verify", "--replay", unknown_check.to_str().unwrap()],
+        &["verify", "--replay", twins.to_str().unwrap()],
         &["frobnicate"],
     ];
     for args in cases {

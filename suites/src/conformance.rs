@@ -32,10 +32,11 @@ use adcheck_engines::{Differentiable, Engine, EngineError, Program};
 use adcheck_oracle::{
     InconclusiveReason, Miss, Oracle, OracleConfig, Quantity, Reference, Verdict,
 };
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
 use std::time::Instant;
 
 /// A suite of checks.
@@ -400,7 +401,7 @@ pub struct SummaryRow {
     pub inconclusive: usize,
     /// The worst bits correct seen.
     pub worst_bits: Option<f64>,
-    /// The median bits correct.
+    /// The median bits correct (to 0.01 bit).
     pub median_bits: Option<f64>,
 }
 
@@ -435,46 +436,84 @@ impl ConformanceReport {
 
 /// Counts records by suite and group.
 pub fn summarize<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<SummaryRow> {
-    /// Pass, convention, fail and inconclusive counts, and the bits seen.
-    type Tally = (usize, usize, usize, usize, Vec<f64>);
-    let mut groups: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    let mut summarizer = Summarizer::default();
     for r in records {
+        summarizer.add(r);
+    }
+    summarizer.rows()
+}
+
+/// The rows of [`summarize`], counted one record at a time: memory grows
+/// with the number of groups, not of records (bits are kept as a count per
+/// hundredth of a bit, so the median is exact to 0.01 bit).
+#[derive(Clone, Debug, Default)]
+pub struct Summarizer {
+    groups: BTreeMap<(String, String), GroupTally>,
+}
+
+/// The counts of one group.
+#[derive(Clone, Debug, Default)]
+struct GroupTally {
+    pass: usize,
+    convention: usize,
+    fail: usize,
+    inconclusive: usize,
+    worst_bits: Option<f64>,
+    /// Records seen with bits, by bits in hundredths.
+    bits: BTreeMap<u32, usize>,
+}
+
+impl Summarizer {
+    /// Counts `r`.
+    pub fn add(&mut self, r: &Record) {
         let group = match r.suite {
             Suite::Catalogue => r.case.trim_start_matches("cat-").to_string(),
             Suite::Properties => r.check.clone(),
             _ => r.family.clone(),
         };
-        let e = groups
+        let e = self
+            .groups
             .entry((r.suite.name().to_string(), group))
             .or_default();
         match r.verdict.as_str() {
-            "pass" => e.0 += 1,
-            "convention" => e.1 += 1,
-            "fail" => e.2 += 1,
-            _ => e.3 += 1,
+            "pass" => e.pass += 1,
+            "convention" => e.convention += 1,
+            "fail" => e.fail += 1,
+            _ => e.inconclusive += 1,
         }
         if let Some(b) = r.bits {
-            e.4.push(b);
+            e.worst_bits = Some(e.worst_bits.map_or(b, |w| w.min(b)));
+            // Bits lie in [0, 53] (see `bits_correct`).
+            *e.bits
+                .entry((b.clamp(0.0, 53.0) * 100.0).round() as u32)
+                .or_default() += 1;
         }
     }
-    groups
-        .into_iter()
-        .map(
-            |((suite, group), (pass, convention, fail, inconclusive, mut bits))| {
-                bits.sort_by(f64::total_cmp);
+
+    /// The rows, by suite and group.
+    pub fn rows(&self) -> Vec<SummaryRow> {
+        self.groups
+            .iter()
+            .map(|((suite, group), t)| {
+                let seen: usize = t.bits.values().sum();
+                let mut before = 0;
+                let median = t.bits.iter().find_map(|(&hundredths, &k)| {
+                    before += k;
+                    (before > seen / 2).then_some(f64::from(hundredths) / 100.0)
+                });
                 SummaryRow {
-                    suite,
-                    group,
-                    pass,
-                    convention,
-                    fail,
-                    inconclusive,
-                    worst_bits: bits.first().copied(),
-                    median_bits: bits.get(bits.len() / 2).copied(),
+                    suite: suite.clone(),
+                    group: group.clone(),
+                    pass: t.pass,
+                    convention: t.convention,
+                    fail: t.fail,
+                    inconclusive: t.inconclusive,
+                    worst_bits: t.worst_bits,
+                    median_bits: median,
                 }
-            },
-        )
-        .collect()
+            })
+            .collect()
+    }
 }
 
 /// One unit of work: a program at a point, with its references computed.
@@ -1156,30 +1195,40 @@ pub struct RunOutcome {
 
 /// How many cases [`run`] schedules for `config` (for progress bars).
 pub fn scheduled_cases(config: &ConformanceConfig) -> u64 {
-    units(config).len() as u64
+    units(config).count() as u64
 }
 
-fn units(config: &ConformanceConfig) -> Vec<Unit> {
+/// The cases a run schedules, in the canonical order, made as they are
+/// taken (so a campaign's size costs no memory).
+fn units(config: &ConformanceConfig) -> impl Iterator<Item = Unit> + Send + '_ {
     let has = |s: Suite| config.suites.contains(&s);
     let shard = config.shard;
     // The corpus and the catalogue belong to the first shard only, so that
     // shards partition the work and merge back into one run.
     let first_shard = shard.index == 0;
-    let mut units: Vec<Unit> = Vec::new();
-    if has(Suite::Corpus) && first_shard {
-        units.extend((0..config.corpus.len()).map(Unit::Replay));
-    }
-    if has(Suite::Catalogue) && first_shard {
-        units.extend((0..catalogue().len()).map(Unit::Pitfall));
-    }
-    if has(Suite::Generated) || has(Suite::Properties) {
-        units.extend(
-            (0..config.cases)
-                .filter(|&i| shard.contains(i))
+    let corpus = if has(Suite::Corpus) && first_shard {
+        config.corpus.len()
+    } else {
+        0
+    };
+    let pitfalls = if has(Suite::Catalogue) && first_shard {
+        catalogue().len()
+    } else {
+        0
+    };
+    let generated = if has(Suite::Generated) || has(Suite::Properties) {
+        config.cases
+    } else {
+        0
+    };
+    (0..corpus)
+        .map(Unit::Replay)
+        .chain((0..pitfalls).map(Unit::Pitfall))
+        .chain(
+            (0..generated)
+                .filter(move |&i| shard.contains(i))
                 .map(Unit::Generated),
-        );
-    }
-    units
+        )
 }
 
 /// Runs the configured suites on several engines (see [`run_all`]) and
@@ -1196,20 +1245,72 @@ pub fn run(
 /// once and shared; `progress` is called with the number of cases finished
 /// since the last call. Reports come back in the engines' order, records in
 /// case order, so the same configuration gives the same reports (unless a
-/// deadline cuts the run short).
+/// deadline cuts the run short). Holds every record: for runs of any size,
+/// [`run_streaming`] hands them on as they are judged.
 pub fn run_all(
     engines: &[&dyn Engine],
     config: &ConformanceConfig,
     progress: &(dyn Fn(u64) + Sync),
 ) -> RunOutcome {
+    let mut reports: Vec<ConformanceReport> = engines
+        .iter()
+        .map(|e| ConformanceReport {
+            engine: e.name().to_string(),
+            ..ConformanceReport::default()
+        })
+        .collect();
+    let counts = run_streaming(engines, config, progress, &mut |e, outcome| {
+        reports[e].records.extend(outcome.records);
+        reports[e].counterexamples.extend(outcome.counterexamples);
+    });
+    RunOutcome {
+        reports,
+        skipped: counts.skipped,
+        scheduled: counts.scheduled,
+    }
+}
+
+/// What one engine gave on one case.
+#[derive(Clone, Debug, Default)]
+pub struct CaseOutcome {
+    /// Its checks, in the order they were made.
+    pub records: Vec<Record>,
+    /// Its failures of a generated case, shrunk.
+    pub counterexamples: Vec<Counterexample>,
+}
+
+/// What [`run_streaming`] returns once every case is handed on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Cases not started because the deadline had passed.
+    pub skipped: u64,
+    /// Cases scheduled (corpus, catalogue and generated, after sharding).
+    pub scheduled: u64,
+}
+
+/// Cases judged ahead of the first one not yet handed on, at most: what
+/// bounds memory when one case is slow (a failure being shrunk) while the
+/// workers go on.
+const CASES_AHEAD: usize = 4096;
+
+/// Runs the configured suites on several engines as [`run_all`] does, but
+/// keeps nothing: `sink(e, outcome)` receives each case's outcome for the
+/// engine at index `e`, in the canonical order (case by case; for each
+/// case, engine by engine), as soon as every case before it is done. The
+/// cases are judged in parallel, at most [`CASES_AHEAD`] ahead of the
+/// sink, so memory does not grow with the number of cases; the sink runs
+/// on the calling thread.
+pub fn run_streaming(
+    engines: &[&dyn Engine],
+    config: &ConformanceConfig,
+    progress: &(dyn Fn(u64) + Sync),
+    sink: &mut dyn FnMut(usize, CaseOutcome),
+) -> RunCounts {
     let oracle = Oracle::new(OracleConfig {
         seed: config.seed,
         ..config.oracle.clone()
     });
-    let with_hvp = engines.iter().any(|e| e.capabilities().hvp);
-    let has = |s: Suite| config.suites.contains(&s);
-    let units = units(config);
-    let skipped = std::sync::atomic::AtomicU64::new(0);
+    let skipped = AtomicU64::new(0);
     let pitfalls = catalogue();
     // Engines that take batches get the calls of `chunk` cases at once;
     // for the others a chunk is one case, as it always was.
@@ -1219,89 +1320,157 @@ pub fn run_all(
     } else {
         1
     };
-    let per_unit: Vec<Vec<(Vec<Record>, Vec<Counterexample>)>> = units
-        .par_chunks(chunk)
-        .flat_map_iter(|these| {
-            let prepared: Vec<Option<Prepared>> = these
-                .iter()
-                .map(|unit| {
-                    if config.deadline.is_some_and(|d| Instant::now() >= d) {
-                        skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        return None;
-                    }
-                    Some(match *unit {
-                        Unit::Replay(k) => prepare_replay(&oracle, &config.corpus[k], with_hvp),
-                        Unit::Pitfall(k) => prepare_pitfall(&oracle, &pitfalls[k], with_hvp),
-                        Unit::Generated(i) => {
-                            let mut p = prepare_generated(config, &oracle, i, with_hvp);
-                            if !has(Suite::Generated) {
-                                p.references.clear();
-                            }
-                            p
-                        }
-                    })
-                })
-                .collect();
-            let mut out: Vec<Vec<(Vec<Record>, Vec<Counterexample>)>> =
-                prepared.iter().map(|_| Vec::new()).collect();
-            for engine in engines {
-                let served: Vec<Prefetched> = if engine.batch_limit() > 0 {
-                    let plans: Vec<_> = prepared
-                        .iter()
-                        .flatten()
-                        .map(|p| batch::plan(p, engine.capabilities(), has(Suite::Properties)))
-                        .collect();
-                    batch::prefetch(*engine, &plans)
-                } else {
-                    Vec::new()
+    let ahead = (CASES_AHEAD / chunk).max(1);
+    let judge_one =
+        |these: &[Unit]| judge_chunk(engines, config, &oracle, &pitfalls, these, &skipped);
+    let workers = rayon::current_num_threads().max(1);
+    // The cases not yet taken with the number of the next chunk, and the
+    // first chunk not yet handed on (workers wait while they are `ahead`
+    // chunks past it).
+    let pending = Mutex::new((units(config), 0usize));
+    let scheduled = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let handed = (Mutex::new(0usize), Condvar::new());
+    let (send, done) = mpsc::channel::<(usize, std::thread::Result<Vec<Vec<CaseOutcome>>>)>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let send = send.clone();
+            let (pending, scheduled, stop, handed, judge_one) =
+                (&pending, &scheduled, &stop, &handed, &judge_one);
+            scope.spawn(move || loop {
+                let (k, these) = {
+                    let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    let (units, next) = &mut *pending;
+                    let these: Vec<Unit> = units.by_ref().take(chunk).collect();
+                    *next += 1;
+                    (*next - 1, these)
                 };
-                let mut served = served.into_iter();
-                for (slot, prepared) in out.iter_mut().zip(&prepared) {
-                    let Some(prepared) = prepared else {
-                        slot.push((Vec::new(), Vec::new()));
-                        continue;
-                    };
-                    let on = served.next();
-                    let on: &dyn Engine = match &on {
-                        Some(prefetched) => prefetched,
-                        None => *engine,
-                    };
-                    let records = judge(on, prepared, &oracle, has(Suite::Properties));
-                    let counterexamples = match prepared.index {
-                        Some(index) if prepared.suite == Suite::Generated => records
-                            .iter()
-                            .filter(|r| r.verdict == "fail")
-                            .map(|r| shrink_failure(*engine, config, &oracle, index, r, with_hvp))
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    slot.push((records, counterexamples));
+                if these.is_empty() || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                scheduled.fetch_add(these.len() as u64, Ordering::Relaxed);
+                {
+                    let (first, moved) = handed;
+                    let mut first = first.lock().unwrap_or_else(|e| e.into_inner());
+                    while k >= *first + ahead {
+                        first = moved.wait(first).unwrap_or_else(|e| e.into_inner());
+                    }
+                }
+                let outcome = catch_unwind(AssertUnwindSafe(|| judge_one(&these)));
+                progress(these.len() as u64);
+                if send.send((k, outcome)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(send);
+        let set_first = |value: usize| {
+            let (lock, moved) = &handed;
+            *lock.lock().unwrap_or_else(|e| e.into_inner()) = value;
+            moved.notify_all();
+        };
+        let handing_on = catch_unwind(AssertUnwindSafe(|| {
+            let mut waiting: BTreeMap<usize, Vec<Vec<CaseOutcome>>> = BTreeMap::new();
+            let mut first = 0;
+            for (k, outcome) in done.iter() {
+                // A panic while judging is the run's panic, raised here.
+                let outcome = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                waiting.insert(k, outcome);
+                while let Some(per_unit) = waiting.remove(&first) {
+                    for per_engine in per_unit {
+                        for (e, outcome) in per_engine.into_iter().enumerate() {
+                            sink(e, outcome);
+                        }
+                    }
+                    first += 1;
+                    set_first(first);
                 }
             }
-            progress(these.len() as u64);
-            out
-        })
-        .collect();
-    let reports = engines
-        .iter()
-        .enumerate()
-        .map(|(e, engine)| {
-            let mut report = ConformanceReport {
-                engine: engine.name().to_string(),
-                ..ConformanceReport::default()
-            };
-            for unit in &per_unit {
-                report.records.extend(unit[e].0.iter().cloned());
-                report.counterexamples.extend(unit[e].1.iter().cloned());
-            }
-            report
-        })
-        .collect();
-    RunOutcome {
-        reports,
+        }));
+        if let Err(panic) = handing_on {
+            // Let waiting workers go and take nothing new, then panic.
+            stop.store(true, Ordering::Relaxed);
+            set_first(usize::MAX / 2);
+            std::panic::resume_unwind(panic);
+        }
+    });
+    RunCounts {
         skipped: skipped.into_inner(),
-        scheduled: units.len() as u64,
+        scheduled: scheduled.into_inner(),
     }
+}
+
+/// Judges the cases of one chunk on every engine (one batch per engine
+/// that takes batches): for each case, each engine's outcome.
+fn judge_chunk(
+    engines: &[&dyn Engine],
+    config: &ConformanceConfig,
+    oracle: &Oracle,
+    pitfalls: &[Pitfall],
+    these: &[Unit],
+    skipped: &AtomicU64,
+) -> Vec<Vec<CaseOutcome>> {
+    let with_hvp = engines.iter().any(|e| e.capabilities().hvp);
+    let has = |s: Suite| config.suites.contains(&s);
+    let prepared: Vec<Option<Prepared>> = these
+        .iter()
+        .map(|unit| {
+            if config.deadline.is_some_and(|d| Instant::now() >= d) {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            Some(match *unit {
+                Unit::Replay(k) => prepare_replay(oracle, &config.corpus[k], with_hvp),
+                Unit::Pitfall(k) => prepare_pitfall(oracle, &pitfalls[k], with_hvp),
+                Unit::Generated(i) => {
+                    let mut p = prepare_generated(config, oracle, i, with_hvp);
+                    if !has(Suite::Generated) {
+                        p.references.clear();
+                    }
+                    p
+                }
+            })
+        })
+        .collect();
+    let mut out: Vec<Vec<CaseOutcome>> = prepared.iter().map(|_| Vec::new()).collect();
+    for engine in engines {
+        let served: Vec<Prefetched> = if engine.batch_limit() > 0 {
+            let plans: Vec<_> = prepared
+                .iter()
+                .flatten()
+                .map(|p| batch::plan(p, engine.capabilities(), has(Suite::Properties)))
+                .collect();
+            batch::prefetch(*engine, &plans)
+        } else {
+            Vec::new()
+        };
+        let mut served = served.into_iter();
+        for (slot, prepared) in out.iter_mut().zip(&prepared) {
+            let Some(prepared) = prepared else {
+                slot.push(CaseOutcome::default());
+                continue;
+            };
+            let on = served.next();
+            let on: &dyn Engine = match &on {
+                Some(prefetched) => prefetched,
+                None => *engine,
+            };
+            let records = judge(on, prepared, oracle, has(Suite::Properties));
+            let counterexamples = match prepared.index {
+                Some(index) if prepared.suite == Suite::Generated => records
+                    .iter()
+                    .filter(|r| r.verdict == "fail")
+                    .map(|r| shrink_failure(*engine, config, oracle, index, r, with_hvp))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            slot.push(CaseOutcome {
+                records,
+                counterexamples,
+            });
+        }
+    }
+    out
 }
 
 #[derive(Clone, Copy)]
