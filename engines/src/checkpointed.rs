@@ -352,7 +352,8 @@ pub fn vjp_stepped<F: Stepped + ?Sized>(
 }
 
 /// The checkpointed engine over programs: each body entry is a step
-/// ([`ProgramSteps`]), reversed with the chosen schedule.
+/// ([`ProgramSteps::balanced`]: more where many values are live, so a step
+/// costs what its entries do), reversed with the chosen schedule.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckpointedEngine {
     /// The schedule.
@@ -369,7 +370,7 @@ impl Default for CheckpointedEngine {
 
 impl CheckpointedEngine {
     fn call(&self, p: &Program, x: &[f64], u: &[f64]) -> Result<Derivative, EngineError> {
-        let steps = ProgramSteps::new(p, 1);
+        let steps = ProgramSteps::balanced(p);
         let (primal, derivative, s) = vjp_stepped(&steps, x, u, self.schedule)?;
         let plain_sweep = (steps.n_steps() as u64).saturating_sub(1);
         Ok(Derivative {

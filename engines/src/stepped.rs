@@ -81,6 +81,10 @@ pub struct ProgramSteps<'p> {
     live: Vec<Vec<ValueId>>,
 }
 
+/// The most values a state may carry, whatever the length of its step,
+/// in [`ProgramSteps::balanced`].
+pub const SMALL_STATE: usize = 16;
+
 impl<'p> ProgramSteps<'p> {
     /// Cuts `program` into steps of `entries_per_step` body entries (the last
     /// may be shorter).
@@ -89,29 +93,61 @@ impl<'p> ProgramSteps<'p> {
         let per = entries_per_step.max(1);
         let mut cuts: Vec<usize> = (0..len).step_by(per).collect();
         cuts.push(len);
+        Self::with_cuts(program, cuts)
+    }
+
+    /// Cuts `program` into steps of one body entry each, except where more
+    /// than [`SMALL_STATE`] values are live at a cut: there a step runs on
+    /// until it hands on no more values than it has entries. Advancing a step
+    /// copies its state, so this keeps a step's cost proportional to its
+    /// entries and a sweep linear in the program's length (a program whose
+    /// first half defines values its second half sums would otherwise carry
+    /// thousands of values through every one-entry step).
+    pub fn balanced(program: &'p Program) -> Self {
+        let len = program.body().len();
+        let live = live_counts(program);
+        let mut cuts = vec![0];
+        for (j, &count) in live.iter().enumerate().take(len).skip(1) {
+            let start = *cuts.last().expect("cuts start at 0");
+            if count <= SMALL_STATE.max(j - start) {
+                cuts.push(j);
+            }
+        }
+        cuts.push(len);
+        Self::with_cuts(program, cuts)
+    }
+
+    /// Steps between consecutive `cuts` (increasing, from 0 to the body's
+    /// length); the live sets are found in one sweep, so in time linear in
+    /// the program and in their total size.
+    fn with_cuts(program: &'p Program, mut cuts: Vec<usize>) -> Self {
+        let len = program.body().len();
+        cuts.dedup();
         if cuts.len() == 1 {
             cuts.insert(0, 0);
         }
         let n = program.n_inputs();
-        // The last entry index that reads each value (outputs read at `len`).
-        let mut last_use = vec![None::<usize>; program.n_values()];
-        for (k, instr) in program.body().iter().enumerate() {
-            for &a in instr.args() {
-                last_use[a as usize] = Some(k);
+        let last_use = last_uses(program);
+        let mut alive = std::collections::BTreeSet::new();
+        let mut live = Vec::with_capacity(cuts.len());
+        let mut next_cut = cuts.iter().peekable();
+        for j in 0..=len {
+            if j > 0 {
+                let i = j - 1;
+                for &a in program.body()[i].args() {
+                    if (a as usize) >= n && last_use[a as usize] == Some(i) {
+                        alive.remove(&a);
+                    }
+                }
+                let defined = (n + i) as ValueId;
+                if last_use[defined as usize].is_some_and(|u| u >= j) {
+                    alive.insert(defined);
+                }
+            }
+            while next_cut.next_if(|&&cut| cut == j).is_some() {
+                live.push(alive.iter().copied().collect());
             }
         }
-        for &o in program.outputs() {
-            last_use[o as usize] = Some(len);
-        }
-        let live = cuts
-            .iter()
-            .map(|&cut| {
-                (n..n + cut)
-                    .filter(|&v| last_use[v].is_some_and(|u| u >= cut))
-                    .map(|v| v as ValueId)
-                    .collect()
-            })
-            .collect();
         ProgramSteps {
             program,
             cuts,
@@ -123,6 +159,44 @@ impl<'p> ProgramSteps<'p> {
     pub fn live(&self, k: usize) -> &[ValueId] {
         &self.live[k]
     }
+}
+
+/// The last body entry that reads each value (`len` for an output), if any.
+fn last_uses(program: &Program) -> Vec<Option<usize>> {
+    let len = program.body().len();
+    let mut last_use = vec![None::<usize>; program.n_values()];
+    for (k, instr) in program.body().iter().enumerate() {
+        for &a in instr.args() {
+            last_use[a as usize] = Some(k);
+        }
+    }
+    for &o in program.outputs() {
+        last_use[o as usize] = Some(len);
+    }
+    last_use
+}
+
+/// How many body values are live at each cut position `0..=len` (defined
+/// before it, read at or after it).
+fn live_counts(program: &Program) -> Vec<usize> {
+    let (n, len) = (program.n_inputs(), program.body().len());
+    let mut change = vec![0i64; len + 2];
+    for (v, last) in last_uses(program).into_iter().enumerate().skip(n) {
+        let defined = v - n;
+        if let Some(last) = last {
+            // Live at cuts defined + 1 ..= last.
+            change[defined + 1] += 1;
+            change[last + 1] -= 1;
+        }
+    }
+    let mut count = 0i64;
+    change[..=len]
+        .iter()
+        .map(|d| {
+            count += d;
+            count as usize
+        })
+        .collect()
 }
 
 impl Stepped for ProgramSteps<'_> {
@@ -198,5 +272,57 @@ mod tests {
         assert_eq!(steps.n_steps(), 5);
         // After `c = mul a b` and `d = sin c`, c and d are live.
         assert_eq!(steps.live(2), &[2, 3]);
+        // A small program keeps one entry a step when balanced.
+        let balanced = ProgramSteps::balanced(&p);
+        assert_eq!(balanced.cuts, steps.cuts);
+        assert_eq!(balanced.live, steps.live);
+    }
+
+    /// `exp` of each of `n` inputs, then their sum: the exps pile up live.
+    fn wide_sum(n: usize) -> Program {
+        let mut text = String::from("input");
+        for i in 0..n {
+            text.push_str(&format!(" x{i}"));
+        }
+        for i in 0..n {
+            text.push_str(&format!("\ne{i} = exp x{i}"));
+        }
+        text.push_str("\ns1 = add e0 e1");
+        for i in 2..n {
+            text.push_str(&format!("\ns{i} = add s{} e{i}", i - 1));
+        }
+        text.push_str(&format!("\noutput s{}", n - 1));
+        Program::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn balanced_steps_carry_no_more_values_than_they_have_entries() {
+        let p = wide_sum(200);
+        let steps = ProgramSteps::balanced(&p);
+        let x: Vec<f64> = (0..200).map(|i| f64::from(i) / 100.0 - 1.0).collect();
+        assert_eq!(Unrolled(&steps).eval(&x), p.eval(&x));
+        let mut carried = 0;
+        for k in 0..steps.n_steps() {
+            let entries = steps.cuts[k + 1] - steps.cuts[k];
+            let state = steps.live(k + 1).len();
+            assert!(
+                state <= SMALL_STATE.max(entries),
+                "step {k}: {entries} entries hand on {state} values"
+            );
+            carried += state;
+        }
+        // One entry a step would carry about 200²/2 values in all.
+        let bound = SMALL_STATE * steps.n_steps() + p.body().len();
+        assert!(carried <= bound, "{carried} values carried (bound {bound})");
+        assert!(
+            steps.n_steps() < p.body().len() / 2,
+            "{} steps",
+            steps.n_steps()
+        );
+        // The live sets are those of one entry a step, at the same cuts.
+        let fine = ProgramSteps::new(&p, 1);
+        for (k, &cut) in steps.cuts.iter().enumerate() {
+            assert_eq!(steps.live(k), fine.live(cut), "cut {cut}");
+        }
     }
 }
