@@ -206,6 +206,10 @@ pub enum ProgramErrorKind {
     Json(String),
 }
 
+/// Programs with more inputs than this (and fewer outputs) get their path
+/// magnitudes by output rows ([`Program::path_magnitudes`]).
+pub const PATH_ROWS_ABOVE_INPUTS: usize = 64;
+
 /// A program that failed to load: where, and what is wrong.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{location}: {kind}")]
@@ -614,10 +618,28 @@ impl Program {
     /// for comparing two engines' answers. An entry is NaN or infinite when a
     /// live operation has a non-finite local partial (`√0`, `ln 0`, …), even
     /// one reached by no input: there the engines may rightly differ.
+    ///
+    /// Cost: `O(n · size)` by input columns, or `O(m · size)` by output
+    /// rows for programs of more than [`PATH_ROWS_ABOVE_INPUTS`] inputs and
+    /// fewer outputs (the same sums, accumulated in another order), except
+    /// where an output depends on a non-finite partial (there the columns
+    /// say which entries it poisons).
     pub fn path_magnitudes(&self, x: &[f64]) -> Vec<f64> {
         let n = self.n_inputs;
         let values = self.all_values(x);
         let partials = self.partials_at(&values);
+        let m = self.outputs.len();
+        if n > PATH_ROWS_ABOVE_INPUTS && m < n {
+            if let Some(rows) = self.path_magnitude_rows(&partials) {
+                return rows;
+            }
+        }
+        self.path_magnitude_columns(&partials)
+    }
+
+    /// [`Program::path_magnitudes`] by input columns, one forward sweep each.
+    fn path_magnitude_columns(&self, partials: &[Vec<f64>]) -> Vec<f64> {
+        let n = self.n_inputs;
         let mut out = vec![0.0; self.outputs.len() * n];
         let mut magnitude = vec![0.0; self.n_values()];
         for j in 0..n {
@@ -636,6 +658,36 @@ impl Program {
             }
         }
         out
+    }
+
+    /// [`Program::path_magnitudes`] by output rows, one backward sweep
+    /// each; `None` when an output depends on a non-finite partial.
+    fn path_magnitude_rows(&self, partials: &[Vec<f64>]) -> Option<Vec<f64>> {
+        let n = self.n_inputs;
+        let mut out = vec![0.0; self.outputs.len() * n];
+        let mut adjoint = vec![0.0; self.n_values()];
+        let mut reached = vec![false; self.n_values()];
+        for (i, &o) in self.outputs.iter().enumerate() {
+            adjoint.iter_mut().for_each(|a| *a = 0.0);
+            reached.iter_mut().for_each(|r| *r = false);
+            adjoint[o as usize] = 1.0;
+            reached[o as usize] = true;
+            for (k, instr) in self.body.iter().enumerate().rev() {
+                if !reached[n + k] {
+                    continue;
+                }
+                let a = adjoint[n + k];
+                for (&arg, d) in instr.args().iter().zip(&partials[k]) {
+                    if !d.is_finite() {
+                        return None;
+                    }
+                    adjoint[arg as usize] += d.abs() * a;
+                    reached[arg as usize] = true;
+                }
+            }
+            out[i * n..(i + 1) * n].copy_from_slice(&adjoint[..n]);
+        }
+        Some(out)
     }
 
     /// The name the text form gives value `id`.
@@ -878,5 +930,67 @@ pub fn local_partials(instr: &Instr, args: &[f64]) -> Vec<f64> {
                 f64::from(u8::from(!taken)),
             ]
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two outputs over `n` inputs: `Σ sin(xᵢ)·xᵢ₊₁` and `√(x₀) + Σ xᵢ²`.
+    fn wide(n: usize) -> Program {
+        let mut text = String::from("input");
+        for i in 0..n {
+            text.push_str(&format!(" x{i}"));
+        }
+        text.push_str("\nq0 = sqrt x0\nr0 = mul x0 x0\nt0 = add q0 r0");
+        for i in 1..n {
+            text.push_str(&format!(
+                "\ns{i} = sin x{}\np{i} = mul s{i} x{i}\nr{i} = mul x{i} x{i}\nt{i} = add t{} r{i}",
+                i - 1,
+                i - 1
+            ));
+        }
+        text.push_str("\nu1 = add p1 p2");
+        for i in 3..n {
+            text.push_str(&format!("\nu{} = add u{} p{i}", i - 1, i - 2));
+        }
+        text.push_str(&format!("\noutput u{} t{}", n - 2, n - 1));
+        Program::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn path_magnitudes_by_rows_are_those_by_columns() {
+        let p = wide(100);
+        let x: Vec<f64> = (0..100)
+            .map(|i| f64::from(i) / 40.0 - 1.2)
+            .map(f64::abs)
+            .collect();
+        let values = p.all_values(&x);
+        let partials = p.partials_at(&values);
+        let rows = p.path_magnitude_rows(&partials).expect("finite partials");
+        let columns = p.path_magnitude_columns(&partials);
+        assert_eq!(p.path_magnitudes(&x), rows);
+        for (k, (r, c)) in rows.iter().zip(&columns).enumerate() {
+            assert!(
+                (r - c).abs() <= 1e-14 * c.abs(),
+                "entry {k}: {r} by rows, {c} by columns"
+            );
+        }
+        // √0 has an infinite partial: the columns say what it poisons.
+        let mut at_zero = x.clone();
+        at_zero[0] = 0.0;
+        let values = p.all_values(&at_zero);
+        let partials = p.partials_at(&values);
+        assert!(p.path_magnitude_rows(&partials).is_none());
+        let poisoned = p.path_magnitudes(&at_zero);
+        assert_eq!(
+            poisoned.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            p.path_magnitude_columns(&partials)
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        );
+        assert!(poisoned[100..].iter().all(|v| !v.is_finite()));
     }
 }

@@ -23,7 +23,10 @@
 //! position counts on its own (`atan2(x, x)` holds two partials of 1/(2x)
 //! even though they cancel).
 //!
-//! Cost: one pass over the graph for the partials, then `O(size)` per entry.
+//! Cost: one pass over the graph for the partials, then `O(size)` per entry
+//! while entries × size stays within [`EXACT_SWEEP_BUDGET`], and `O(size)`
+//! for the whole quantity beyond (one bound for every entry, see
+//! [`LocalPartials::risks`]).
 
 use crate::expr::{Graph, Node, NodeId};
 use crate::mp::Mp;
@@ -123,10 +126,47 @@ impl LocalPartials {
             .map_or_else(|| "an intermediate".to_string(), |i| format!("v{}", i + 1))
     }
 
+    /// The range risk of every entry of a quantity: exactly, entry by entry,
+    /// while that costs at most [`EXACT_SWEEP_BUDGET`] node visits; beyond,
+    /// one bound that holds for every entry (the side that differs between
+    /// entries is bounded over all of them, see [`Side::Bound`]), so the
+    /// cost stays `O(size)` however many entries there are.
+    pub(crate) fn risks(&self, entries: &Entries) -> Vec<RangeRisk> {
+        self.risks_within(entries, EXACT_SWEEP_BUDGET)
+    }
+
+    /// [`LocalPartials::risks`] with another budget of node visits.
+    fn risks_within(&self, entries: &Entries, budget: usize) -> Vec<RangeRisk> {
+        let count = entries.count();
+        if count.saturating_mul(self.nodes.len()) <= budget {
+            return (0..count)
+                .map(|k| {
+                    let (d, w) = entries.seed(k);
+                    self.risk(&d, &w)
+                })
+                .collect();
+        }
+        let tangents = match entries {
+            Entries::PerOutput { direction, .. } => Side::Exact(self.tangents(direction)),
+            _ => Side::Bound(self.tangent_bounds(entries.inputs())),
+        };
+        let adjoints = match entries {
+            Entries::PerInput { weights, .. } => Side::Exact(self.adjoints(weights)),
+            _ => Side::Bound(self.adjoint_bounds(entries.outputs())),
+        };
+        vec![self.assess(&tangents, &adjoints); count]
+    }
+
     /// The range risk of the entry `wᵀ J d`: `direction` over the inputs,
     /// `weights` over the output nodes.
     pub(crate) fn risk(&self, direction: &[f64], weights: &[(NodeId, f64)]) -> RangeRisk {
-        let zero = || Float::with_val(PREC, 0);
+        let tangents = Side::Exact(self.tangents(direction));
+        let adjoints = Side::Exact(self.adjoints(weights));
+        self.assess(&tangents, &adjoints)
+    }
+
+    /// Every node's exact tangent along `direction`.
+    fn tangents(&self, direction: &[f64]) -> Vec<Float> {
         let mut tangent: Vec<Float> = vec![zero(); self.len];
         for &(id, k) in &self.inputs {
             tangent[id as usize] = Float::with_val(PREC, direction.get(k).copied().unwrap_or(0.0));
@@ -143,6 +183,11 @@ impl LocalPartials {
             }
             tangent[*id as usize] = t;
         }
+        tangent
+    }
+
+    /// Every node's exact adjoint under `weights`.
+    fn adjoints(&self, weights: &[(NodeId, f64)]) -> Vec<Float> {
         let mut adjoint: Vec<Float> = vec![zero(); self.len];
         for &(o, w) in weights {
             adjoint[o as usize] += w;
@@ -156,21 +201,66 @@ impl LocalPartials {
                 adjoint[*c as usize] += Float::with_val(PREC, &a * p);
             }
         }
+        adjoint
+    }
 
+    /// A bound on every node's tangent along each unit direction `e_k`
+    /// (`k < inputs`): `|∂v/∂x_k| ≤ Σ |∂v/∂c|·bound(c)`.
+    fn tangent_bounds(&self, inputs: usize) -> Vec<Float> {
+        let mut bound: Vec<Float> = vec![zero(); self.len];
+        for &(id, k) in &self.inputs {
+            if k < inputs {
+                bound[id as usize] = Float::with_val(PREC, 1);
+            }
+        }
+        for (id, edges) in &self.nodes {
+            if edges.is_empty() {
+                continue;
+            }
+            let mut b = zero();
+            for (c, p) in edges {
+                if !bound[*c as usize].is_zero() {
+                    b += Float::with_val(PREC, p.abs_ref()) * &bound[*c as usize];
+                }
+            }
+            bound[*id as usize] = b;
+        }
+        bound
+    }
+
+    /// A bound on every node's adjoint under each unit weight on one of
+    /// `outputs`: `|∂y_k/∂c| ≤ [c is an output] + Σ |∂v/∂c|·bound(v)`.
+    fn adjoint_bounds(&self, outputs: &[NodeId]) -> Vec<Float> {
+        let mut bound: Vec<Float> = vec![zero(); self.len];
+        for &o in outputs {
+            bound[o as usize] = Float::with_val(PREC, 1);
+        }
+        for (id, edges) in self.nodes.iter().rev() {
+            let b = bound[*id as usize].clone();
+            if b.is_zero() {
+                continue;
+            }
+            for (c, p) in edges {
+                bound[*c as usize] += Float::with_val(PREC, p.abs_ref()) * &b;
+            }
+        }
+        bound
+    }
+
+    /// What the tangents and adjoints do to an `f64` engine's entry.
+    fn assess(&self, tangents: &Side, adjoints: &Side) -> RangeRisk {
+        let (tangent, adjoint) = (tangents.values(), adjoints.values());
         let limit = overflow_limit();
         let mut risk = RangeRisk::default();
-        let mut overflows = |what: &dyn Fn() -> String, q: &Float| {
+        let mut overflows = |what: &dyn Fn() -> String, q: &Float, bound: bool| {
             if risk.out_of_range.is_none()
                 && q.is_finite()
                 && Float::with_val(PREC, q.abs_ref()) >= limit
             {
-                risk.out_of_range = Some(format!("{} is {q:.3e}", what()));
+                let is = if bound { "may reach" } else { "is" };
+                risk.out_of_range = Some(format!("{} {is} {q:.3e}", what()));
             }
         };
-        let below = |q: &Float| {
-            q.is_finite() && !q.is_zero() && Float::with_val(PREC, q.abs_ref()) < f64::MIN_POSITIVE
-        };
-        let size = |q: &Float| Float::with_val(PREC, q.abs_ref());
         // What underflow can lose of each value's tangent (forward) and of
         // each value's adjoint (reverse): the value itself when it is below
         // the normal range, or the terms of its sum that are (a term is lost
@@ -182,8 +272,16 @@ impl LocalPartials {
             if edges.is_empty() {
                 continue;
             }
-            overflows(&|| format!("the tangent of {}", self.name(*id)), t);
-            overflows(&|| format!("the adjoint of {}", self.name(*id)), a);
+            overflows(
+                &|| format!("the tangent of {}", self.name(*id)),
+                t,
+                tangents.is_bound(),
+            );
+            overflows(
+                &|| format!("the adjoint of {}", self.name(*id)),
+                a,
+                adjoints.is_bound(),
+            );
             let mut terms_lost = zero();
             for (c, p) in edges {
                 let tc = &tangent[*c as usize];
@@ -192,24 +290,22 @@ impl LocalPartials {
                 overflows(
                     &|| format!("the partial of {} in {}", self.name(*id), self.name(*c)),
                     p,
+                    false,
                 );
                 overflows(
                     &|| format!("a term of the tangent of {}", self.name(*id)),
                     &forward,
+                    tangents.is_bound(),
                 );
                 overflows(
                     &|| format!("a term of the adjoint of {}", self.name(*c)),
                     &backward,
+                    adjoints.is_bound(),
                 );
-                if below(p) || below(&forward) {
-                    terms_lost += size(&forward);
-                }
-                if below(p) || below(&backward) {
-                    adjoint_terms_lost[*c as usize] += size(&backward);
-                }
+                terms_lost += term_lost(p, &forward, tangents.is_bound());
+                adjoint_terms_lost[*c as usize] += term_lost(p, &backward, adjoints.is_bound());
             }
-            let own = if below(t) { size(t) } else { zero() };
-            tangent_loss[*id as usize] = own.max(&terms_lost);
+            tangent_loss[*id as usize] = lost_if_below(t, tangents.is_bound()).max(&terms_lost);
         }
         let (mut forward, mut backward) = (zero(), zero());
         for (id, _) in &self.nodes {
@@ -230,8 +326,7 @@ impl LocalPartials {
                     unbounded("the tangent", &tangent_loss[i]);
                 }
             }
-            let own = if below(a) { size(a) } else { zero() };
-            let lost = own.max(&adjoint_terms_lost[i]);
+            let lost = lost_if_below(a, adjoints.is_bound()).max(&adjoint_terms_lost[i]);
             if !lost.is_zero() {
                 if t.is_finite() {
                     backward += Float::with_val(PREC, &lost * t).abs();
@@ -244,5 +339,242 @@ impl LocalPartials {
         // mode): the larger loss covers either.
         risk.underflow = forward.max(&backward).to_f64();
         risk
+    }
+}
+
+/// Node visits the exact, entry-by-entry range sweeps may cost a quantity
+/// (entries × nodes); beyond, the entries share one bound.
+pub(crate) const EXACT_SWEEP_BUDGET: usize = 250_000;
+
+/// The entries of one quantity, by the seeds that single each out.
+pub(crate) enum Entries<'a> {
+    /// `J d` (a JVP): entry `k` is output `k`'s, all along `direction`.
+    PerOutput {
+        /// The direction, over the inputs.
+        direction: &'a [f64],
+        /// The output nodes.
+        outputs: &'a [NodeId],
+    },
+    /// `wᵀ J` (a VJP, a gradient): entry `k` is input `k`'s, all under
+    /// `weights` on the output nodes.
+    PerInput {
+        /// The weights, on the output nodes.
+        weights: &'a [(NodeId, f64)],
+        /// The number of inputs.
+        inputs: usize,
+    },
+    /// `J` row by row: entry `k` is output `k / inputs`, input `k % inputs`.
+    Jacobian {
+        /// The output nodes.
+        outputs: &'a [NodeId],
+        /// The number of inputs.
+        inputs: usize,
+    },
+}
+
+impl Entries<'_> {
+    fn count(&self) -> usize {
+        match self {
+            Entries::PerOutput { outputs, .. } => outputs.len(),
+            Entries::PerInput { inputs, .. } => *inputs,
+            Entries::Jacobian { outputs, inputs } => outputs.len() * inputs,
+        }
+    }
+
+    fn inputs(&self) -> usize {
+        match self {
+            Entries::PerOutput { direction, .. } => direction.len(),
+            Entries::PerInput { inputs, .. } | Entries::Jacobian { inputs, .. } => *inputs,
+        }
+    }
+
+    fn outputs(&self) -> &[NodeId] {
+        match self {
+            Entries::PerOutput { outputs, .. } | Entries::Jacobian { outputs, .. } => outputs,
+            Entries::PerInput { .. } => &[],
+        }
+    }
+
+    /// The direction and weights of entry `k`.
+    fn seed(&self, k: usize) -> (Vec<f64>, Vec<(NodeId, f64)>) {
+        let unit = |len: usize, i: usize| {
+            let mut e = vec![0.0; len];
+            e[i] = 1.0;
+            e
+        };
+        let on = |outputs: &[NodeId], i: usize| -> Vec<(NodeId, f64)> {
+            outputs
+                .iter()
+                .enumerate()
+                .map(|(j, &o)| (o, if j == i { 1.0 } else { 0.0 }))
+                .collect()
+        };
+        match self {
+            Entries::PerOutput { direction, outputs } => (direction.to_vec(), on(outputs, k)),
+            Entries::PerInput { weights, inputs } => (unit(*inputs, k), weights.to_vec()),
+            Entries::Jacobian { outputs, inputs } => {
+                (unit(*inputs, k % inputs), on(outputs, k / inputs))
+            }
+        }
+    }
+}
+
+/// Per-node tangents or adjoints: exact for one entry, or a bound on their
+/// size over every entry of a quantity (the side whose seed differs
+/// between entries). A bound makes the verdict conservative: an overflow
+/// it may reach is named, and wherever a value might lie below the normal
+/// range it is taken to lose up to the smallest normal number.
+enum Side {
+    Exact(Vec<Float>),
+    Bound(Vec<Float>),
+}
+
+impl Side {
+    fn values(&self) -> &[Float] {
+        match self {
+            Side::Exact(v) | Side::Bound(v) => v,
+        }
+    }
+
+    fn is_bound(&self) -> bool {
+        matches!(self, Side::Bound(_))
+    }
+}
+
+fn zero() -> Float {
+    Float::with_val(PREC, 0)
+}
+
+fn size(q: &Float) -> Float {
+    Float::with_val(PREC, q.abs_ref())
+}
+
+/// Whether `q` is below `f64`'s normal range (and not zero).
+fn below(q: &Float) -> bool {
+    q.is_finite() && !q.is_zero() && size(q) < f64::MIN_POSITIVE
+}
+
+/// What underflow can lose of `q` itself: all of it when it is below the
+/// normal range; for a bound, up to the smallest normal number.
+fn lost_if_below(q: &Float, bound: bool) -> Float {
+    if bound {
+        if q.is_finite() {
+            size(q).min(&Float::with_val(PREC, f64::MIN_POSITIVE))
+        } else {
+            zero()
+        }
+    } else if below(q) {
+        size(q)
+    } else {
+        zero()
+    }
+}
+
+/// What underflow can lose of the term `term = p · q` of a sum: all of it
+/// when the partial `p` underflows; else the term when it is below the
+/// normal range (for a bound on `q`, up to the smallest normal number).
+fn term_lost(p: &Float, term: &Float, bound: bool) -> Float {
+    if below(p) {
+        size(term)
+    } else {
+        lost_if_below(term, bound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adcheck_engines::{Differentiable, Program, Scalar};
+
+    /// Exact risks entry by entry, and the shared bound, of every quantity
+    /// of `program` at `x` that has entries.
+    fn both(program: &str, x: &[f64]) -> Vec<(Vec<RangeRisk>, Vec<RangeRisk>)> {
+        let p = Program::parse(program).unwrap();
+        let mut graph = Graph::new();
+        let values = graph.add_program(&p);
+        let outputs: Vec<NodeId> = p.outputs().iter().map(|&o| values[o as usize]).collect();
+        let point: Vec<Mp> = x.iter().map(|&v| Mp::from_f64(v)).collect();
+        let partials = LocalPartials::new(&mut graph, &outputs, &values, &point);
+        let n = p.n_inputs();
+        let direction: Vec<f64> = (0..n).map(|i| 1.0 - 0.25 * i as f64).collect();
+        let weights: Vec<(NodeId, f64)> = outputs.iter().map(|&o| (o, 0.75)).collect();
+        let quantities = [
+            Entries::PerOutput {
+                direction: &direction,
+                outputs: &outputs,
+            },
+            Entries::PerInput {
+                weights: &weights,
+                inputs: n,
+            },
+            Entries::Jacobian {
+                outputs: &outputs,
+                inputs: n,
+            },
+        ];
+        quantities
+            .iter()
+            .map(|q| {
+                (
+                    partials.risks_within(q, usize::MAX),
+                    partials.risks_within(q, 0),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_shared_bound_is_never_less_cautious_than_the_exact_risks() {
+        let cases: [(&str, &[f64]); 4] = [
+            // exp(1050): partials beyond 2¹⁰⁰⁰.
+            (
+                "input a b c\nd = mul a b\ne = exp d\nf = mul e c\ng = sin a\noutput f g",
+                &[700.0, 1.5, 1e-300],
+            ),
+            // exp(−770): tangents and adjoints below the normal range.
+            (
+                "input a b c\nd = mul a b\ne = exp d\nf = mul e c\ng = add f a\noutput g f",
+                &[-700.0, 1.1, 3.0],
+            ),
+            // Partials of 1/(2√x) at 1e−310 and products of tiny values.
+            (
+                "input a b\nc = sqrt a\nd = mul c b\ne = mul d d\noutput e d",
+                &[1e-310, 1e-160],
+            ),
+            // An ordinary point: no risk either way.
+            ("input a b\nc = mul a b\nd = sin c\noutput d", &[0.5, 2.0]),
+        ];
+        let mut flagged = 0;
+        let mut underflowing = 0;
+        for (program, x) in cases {
+            for (exact, bound) in both(program, x) {
+                assert_eq!(exact.len(), bound.len());
+                for (k, (e, b)) in exact.iter().zip(&bound).enumerate() {
+                    assert!(
+                        b.underflow >= e.underflow,
+                        "{program} at {x:?}, entry {k}: bound {} below exact {}",
+                        b.underflow,
+                        e.underflow
+                    );
+                    if e.out_of_range.is_some() {
+                        flagged += 1;
+                        assert!(
+                            b.out_of_range.is_some(),
+                            "{program} at {x:?}, entry {k}: {e:?} but the bound says nothing"
+                        );
+                    }
+                    underflowing += usize::from(e.underflow > 0.0);
+                }
+            }
+        }
+        // The cases do reach both kinds of risk.
+        assert!(flagged > 0 && underflowing > 0, "{flagged} {underflowing}");
+        // At the ordinary point the bound stays clear.
+        for (_, bound) in both("input a b\nc = mul a b\nd = sin c\noutput d", &[0.5, 2.0]) {
+            for b in bound {
+                assert!(b.out_of_range.is_none(), "{b:?}");
+                assert!(b.underflow < 1e-300, "{b:?}");
+            }
+        }
     }
 }

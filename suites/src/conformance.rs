@@ -620,13 +620,19 @@ pub fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> P
         id: format!("corpus-{}", replay.id),
         suite: Suite::Corpus,
         family: replay.family.clone(),
+        // Only the reference the replayed check is judged on (a property
+        // needs none; the primal is judged beside the first quantity).
         references: references(
             oracle,
             &case,
-            &if replay.check == "gradient" {
-                vec![Quantity::Gradient]
-            } else {
-                quantities(&case, with_hvp)
+            &match replay.check.as_str() {
+                "gradient" => vec![Quantity::Gradient],
+                "jvp" | "primal" => vec![Quantity::Jvp(case.direction.clone())],
+                "vjp" => vec![Quantity::Vjp(case.cotangent.clone())],
+                "hvp" if with_hvp && case.program.n_outputs() == 1 => {
+                    vec![Quantity::Hvp(case.direction.clone())]
+                }
+                _ => Vec::new(),
             },
         ),
         case,
