@@ -504,3 +504,146 @@ impl<F: Differentiable> DynSecond for F {
         hessian(self, x).unwrap_or_default()
     }
 }
+
+/// The least thread CPU seconds of `reps` calls of `f` (after one warm-up
+/// call when `reps > 1`).
+fn least_cpu_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
+    if reps > 1 {
+        f();
+    }
+    (0..reps)
+        .map(|_| {
+            // This thread's CPU time: unaffected by other processes sharing
+            // the machine, unlike wall-clock time.
+            let start = cpu_time::ThreadTime::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// A program of about `operations` body entries in one of the scale
+/// experiment's shapes: `chain` (two inputs, one long dependent chain of
+/// sin, mul and add) or `wide` (log-sum-exp over `operations / 2` inputs:
+/// one exp each, then a running sum).
+fn scale_program(shape: &str, operations: usize) -> adcheck_engines::Program {
+    let mut text = String::new();
+    match shape {
+        "chain" => {
+            text.push_str("input a b\nv0 = sin a");
+            for i in 1..operations {
+                let prev = i - 1;
+                let line = match i % 3 {
+                    0 => format!("\nv{i} = sin v{prev}"),
+                    1 => format!("\nv{i} = mul v{prev} b"),
+                    _ => format!("\nv{i} = add v{prev} a"),
+                };
+                text.push_str(&line);
+            }
+            text.push_str(&format!("\noutput v{}", operations - 1));
+        }
+        _ => {
+            let n = (operations / 2).max(2);
+            text.push_str("input");
+            for i in 0..n {
+                text.push_str(&format!(" x{i}"));
+            }
+            for i in 0..n {
+                text.push_str(&format!("\ne{i} = exp x{i}"));
+            }
+            text.push_str("\ns1 = add e0 e1");
+            for i in 2..n {
+                text.push_str(&format!("\ns{i} = add s{} e{i}", i - 1));
+            }
+            text.push_str(&format!("\ny = ln s{}\noutput y", n - 1));
+        }
+    }
+    adcheck_engines::Program::parse(&text).expect("a valid scale program")
+}
+
+/// How the oracle's cost and the checkpointed engine's grow with program
+/// size: thread CPU seconds of one reference (gradient, JVP) for programs
+/// of 10² to 10⁵ operations in two shapes, and of one checkpointed VJP per
+/// step it accounts for (advanced untaped or taped) under each schedule.
+pub fn scale(out: &Path, settings: &Settings) -> Result<()> {
+    use adcheck_engines::stepped::ProgramSteps;
+    use adcheck_oracle::{Oracle, OracleConfig, Quantity};
+    let sizes: Vec<usize> = if settings.quick {
+        vec![100, 300, 1000, 3000]
+    } else {
+        vec![100, 1000, 10_000, 100_000]
+    };
+    let oracle = Oracle::new(OracleConfig::default());
+    let mut w = writer(out, "scale_oracle.csv")?;
+    w.write_record([
+        "shape",
+        "operations",
+        "inputs",
+        "quantity",
+        "cpu_seconds",
+        "cpu_seconds_per_operation",
+    ])?;
+    for shape in ["chain", "wide"] {
+        for &size in &sizes {
+            let p = scale_program(shape, size);
+            let n = p.n_inputs();
+            let x: Vec<f64> = (0..n).map(|i| 0.3 + 0.4 * ((i % 7) as f64 / 7.0)).collect();
+            let v: Vec<f64> = (0..n)
+                .map(|i| if i % 2 == 0 { 1.0 } else { -0.5 })
+                .collect();
+            let operations = p.body().len();
+            let reps = if operations <= 1000 { 3 } else { 1 };
+            for (name, quantity) in [("gradient", Quantity::Gradient), ("jvp", Quantity::Jvp(v))] {
+                let seconds = least_cpu_seconds(reps, || {
+                    keep(oracle.reference(&p, &x, &quantity).expect("a reference"));
+                });
+                w.write_record([
+                    shape,
+                    &operations.to_string(),
+                    &n.to_string(),
+                    name,
+                    &format!("{seconds:.6e}"),
+                    &format!("{:.6e}", seconds / operations as f64),
+                ])?;
+                eprintln!("  oracle {shape} {operations} operations, {name}: {seconds:.3} s CPU");
+            }
+        }
+    }
+    w.flush()?;
+
+    let mut w = writer(out, "scale_checkpointed.csv")?;
+    w.write_record([
+        "schedule",
+        "operations",
+        "steps",
+        "accounted_steps",
+        "cpu_seconds",
+        "cpu_seconds_per_accounted_step",
+    ])?;
+    let schedules = [
+        ("store_all", Schedule::StoreAll),
+        ("uniform_sqrt", Schedule::Uniform),
+        ("binomial_s4", Schedule::Binomial { snapshots: 4 }),
+    ];
+    for &size in &sizes {
+        let p = scale_program("chain", size);
+        let steps = ProgramSteps::balanced(&p);
+        let x = [0.3, 0.9];
+        for (label, schedule) in schedules {
+            let (_, _, stats) = vjp_stepped(&steps, &x, &[1.0], schedule).expect("a valid program");
+            let accounted = stats.untaped_steps + stats.taped_steps;
+            let seconds = least_cpu_seconds(3, || keep(vjp_stepped(&steps, &x, &[1.0], schedule)));
+            w.write_record([
+                label,
+                &p.body().len().to_string(),
+                &steps.n_steps().to_string(),
+                &accounted.to_string(),
+                &format!("{seconds:.6e}"),
+                &format!("{:.6e}", seconds / accounted as f64),
+            ])?;
+        }
+        eprintln!("  checkpointed chain of {size}");
+    }
+    w.flush()?;
+    Ok(())
+}

@@ -27,7 +27,7 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// An experiment to run (repeatable; default: all): gradient, nm,
-    /// checkpoint, second.
+    /// checkpoint, second, scale.
     #[arg(long = "experiment", value_name = "NAME")]
     experiments: Vec<String>,
     /// Where to write the outputs.
@@ -46,7 +46,7 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(Command::Report) = cli.command {
         return plots::report(&cli.out);
     }
-    let all = ["gradient", "nm", "checkpoint", "second"];
+    let all = ["gradient", "nm", "checkpoint", "second", "scale"];
     for e in &cli.experiments {
         if !all.contains(&e.as_str()) {
             bail!("unknown experiment `{e}` (known: {})", all.join(", "));
@@ -71,6 +71,7 @@ fn run(cli: Cli) -> Result<()> {
             "gradient" => experiments::gradient(&cli.out, &settings)?,
             "nm" => experiments::nm(&cli.out, &settings)?,
             "checkpoint" => experiments::checkpoint(&cli.out, &settings)?,
+            "scale" => experiments::scale(&cli.out, &settings)?,
             _ => experiments::second(&cli.out, &settings)?,
         }
     }

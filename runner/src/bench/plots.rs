@@ -289,6 +289,56 @@ pub fn report(out: &Path) -> Result<()> {
             table(&rows),
         ));
     }
+    if let Some(rows) = read(&out.join("scale_oracle.csv"))? {
+        let mut svgs = Vec::new();
+        let mut series: Vec<Series> = Vec::new();
+        for (shape, rs) in group(&rows, "shape") {
+            for (quantity, pts) in series_by(&rs, "quantity", "operations", "cpu_seconds") {
+                let label = format!("{shape} {quantity}");
+                slopes.push((
+                    "oracle CPU time by operations".into(),
+                    label.clone(),
+                    slope(&pts),
+                ));
+                series.push((label, pts));
+            }
+        }
+        let file = "scale_oracle.svg".to_string();
+        chart(
+            &out.join(&file),
+            "oracle: CPU seconds of one reference by program size",
+            "operations",
+            "CPU seconds",
+            &series,
+        )?;
+        svgs.push(file);
+        let mut body = table(&rows);
+        if let Some(rows) = read(&out.join("scale_checkpointed.csv"))? {
+            let series = series_by(&rows, "schedule", "accounted_steps", "cpu_seconds");
+            for (schedule, pts) in &series {
+                slopes.push((
+                    "checkpointed CPU time by accounted steps".into(),
+                    schedule.clone(),
+                    slope(pts),
+                ));
+            }
+            let file = "scale_checkpointed.svg".to_string();
+            chart(
+                &out.join(&file),
+                "checkpointed: CPU seconds by steps advanced (untaped + taped)",
+                "accounted steps",
+                "CPU seconds",
+                &series,
+            )?;
+            svgs.push(file);
+            body.push_str(&table(&rows));
+        }
+        sections.push((
+            "Scale: the oracle and checkpointing by program size".into(),
+            svgs,
+            body,
+        ));
+    }
     if let Some(rows) = read(&out.join("second.csv"))? {
         sections.push((
             "Second order: H·v against one gradient".into(),
