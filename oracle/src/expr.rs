@@ -62,7 +62,7 @@ pub enum Node {
 }
 
 impl Node {
-    fn children(&self) -> Vec<NodeId> {
+    pub(crate) fn children(&self) -> Vec<NodeId> {
         match self {
             Node::Input(_) | Node::Const(_) => vec![],
             Node::Unary(_, a) | Node::PowI(a, _) => vec![*a],
@@ -717,6 +717,50 @@ impl Graph {
             let v = match &self.nodes[id as usize] {
                 Node::Input(k) => inputs[*k as usize].clone(),
                 Node::Const(bits) => S::from_f64(f64::from_bits(*bits)),
+                Node::Unary(op, a) => op.apply(get(a)),
+                Node::PowI(a, n) => get(a).powi(*n),
+                Node::Binary(op, a, b) => op.apply(get(a), get(b)),
+                Node::LogSumExp(xs) => {
+                    let xs: Vec<S> = xs.iter().map(|x| get(x).clone()).collect();
+                    S::logsumexp(&xs)
+                }
+                Node::Select(cmp, [a, b, t, f]) => {
+                    let holds = choices.get(&id).copied().unwrap_or_else(|| match cmp {
+                        Cmp::Lt => get(a).lt(get(b)),
+                        Cmp::Le => get(a).le(get(b)),
+                        Cmp::Eq => get(a).eq_primal(get(b)),
+                    });
+                    get(if holds { t } else { f }).clone()
+                }
+            };
+            values[id as usize] = Some(v);
+        }
+        values
+    }
+
+    /// The values of `order` (nodes in evaluation order) with the `Select`
+    /// nodes in `choices` taking the branch given, every other node's value
+    /// read from `base` (an evaluation at the same point): so a choice at a
+    /// tie costs only the nodes that depend on it. Indexed by node id,
+    /// `None` outside `order`.
+    pub fn evaluate_overlay<S: Scalar>(
+        &self,
+        order: &[NodeId],
+        base: &[Option<S>],
+        choices: &HashMap<NodeId, bool>,
+    ) -> Vec<Option<S>> {
+        let mut values: Vec<Option<S>> =
+            vec![None; order.iter().max().map_or(0, |&l| l as usize + 1)];
+        for &id in order {
+            let get = |n: &NodeId| {
+                values
+                    .get(*n as usize)
+                    .and_then(Option::as_ref)
+                    .or_else(|| base.get(*n as usize).and_then(Option::as_ref))
+                    .expect("children come first or are in the base")
+            };
+            let v = match &self.nodes[id as usize] {
+                Node::Input(_) | Node::Const(_) => get(&id).clone(),
                 Node::Unary(op, a) => op.apply(get(a)),
                 Node::PowI(a, n) => get(a).powi(*n),
                 Node::Binary(op, a, b) => op.apply(get(a), get(b)),

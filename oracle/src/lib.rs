@@ -534,6 +534,12 @@ fn one_sided_diverges(
 /// the entry gets no admissible set).
 const MAX_TIES: usize = 12;
 
+/// At most this many node evaluations (choices × the nodes a choice
+/// changes) are spent on one entry's ties: beyond, as beyond
+/// [`MAX_TIES`], the entry gets no admissible set. It binds only on long
+/// programs (the generator's small ones change a few dozen nodes).
+const TIE_EVALUATIONS: usize = 1 << 20;
+
 /// For each entry root, the range of its value over every choice of branch
 /// at the `Select` nodes it depends on whose comparison is a tie at the
 /// point (see [`Entry::admissible`]); NaN choices are left out.
@@ -541,7 +547,6 @@ fn admissible_ranges(
     graph: &Graph,
     plan: &Plan,
     values: &[Option<Mp>],
-    inputs: &[Mp],
     roots: &[NodeId],
     each_on_its_own: bool,
 ) -> Vec<Option<(f64, f64)>> {
@@ -560,10 +565,29 @@ fn admissible_ranges(
             _ => false,
         })
         .collect();
+    if tied.is_empty() {
+        return vec![None; roots.len()];
+    }
+    // The nodes of the plan a choice at some tie can change: a tied
+    // `Select` and what depends on it. Only those are evaluated again for
+    // each choice; the rest keep their values.
+    let tied_set: std::collections::HashSet<NodeId> = tied.iter().copied().collect();
+    let mut downstream: std::collections::HashSet<NodeId> = Default::default();
+    for &id in plan.nodes() {
+        if tied_set.contains(&id)
+            || graph
+                .node(id)
+                .children()
+                .iter()
+                .any(|c| downstream.contains(c))
+        {
+            downstream.insert(id);
+        }
+    }
     roots
         .iter()
         .map(|&root| {
-            if tied.is_empty() {
+            if !downstream.contains(&root) {
                 return None;
             }
             let own = graph.plan(&[root]);
@@ -571,11 +595,17 @@ fn admissible_ranges(
                 .nodes()
                 .iter()
                 .copied()
-                .filter(|id| tied.contains(id))
+                .filter(|id| tied_set.contains(id))
                 .collect();
             if ties.is_empty() {
                 return None;
             }
+            let changing: Vec<NodeId> = own
+                .nodes()
+                .iter()
+                .copied()
+                .filter(|id| downstream.contains(id))
+                .collect();
             // For first derivatives every tied `Select` chooses its branch on
             // its own: each operation may take any of its one-sided pieces
             // (an engine sends a `max` tie to one argument and takes an
@@ -602,7 +632,9 @@ fn admissible_ranges(
             let combinations = 3usize
                 .checked_pow(pairs.len() as u32)
                 .and_then(|c| c.checked_mul(1 << equalities.len().min(20)));
-            if combinations.is_none_or(|c| c > 1 << MAX_TIES) {
+            if combinations.is_none_or(|c| {
+                c > 1 << MAX_TIES || c.saturating_mul(changing.len()) > TIE_EVALUATIONS
+            }) {
                 return None;
             }
             let mut lo: Option<Float> = None;
@@ -643,7 +675,7 @@ fn admissible_ranges(
                         choices.insert(id, holds);
                     }
                 }
-                let v = graph.evaluate_choosing(&own, inputs, &[], &choices);
+                let v = graph.evaluate_overlay(&changing, values, &choices);
                 let Some(v) = v[root as usize].as_ref().map(|v| v.0.clone()) else {
                     continue;
                 };
@@ -1305,7 +1337,6 @@ impl Oracle {
             &graph,
             &roots_plan,
             &values,
-            &x_mp,
             &plan.roots,
             !matches!(quantity, Quantity::Hvp(_)),
         );

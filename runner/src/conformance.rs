@@ -93,6 +93,9 @@ pub struct ConformanceArgs {
     /// table.txt) and every shrunk program.
     #[arg(long, visible_alias = "table")]
     verbose: bool,
+    /// The shape of the generated programs.
+    #[command(flatten)]
+    generator: crate::generator::GeneratorArgs,
 }
 
 /// Every engine `--engine` accepts: the built-in ones and the adapters
@@ -138,6 +141,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
     let deadline = crate::verify::deadline(args.time_budget)?;
     crate::verify::check_cases_kept(args.cases)?;
     let min_bits = crate::verify::min_bits(args.min_bits)?;
+    let generator = args.generator.config()?;
     let mut suites = select_suites(&args.suites)?;
     let (engine, description): (Box<dyn Engine>, String) = match (&args.engine, &args.engine_cmd) {
         (Some(name), _) => {
@@ -191,6 +195,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
     let config = ConformanceConfig {
         cases: args.cases,
         seed,
+        generator,
         suites: suites.clone(),
         corpus,
         deadline,

@@ -6,6 +6,7 @@
 
 mod conformance;
 mod exit;
+mod generator;
 mod mutants;
 mod verify;
 

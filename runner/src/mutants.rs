@@ -56,6 +56,7 @@ fn table(lines: &[Line]) -> String {
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     let deadline = crate::verify::deadline(args.time_budget)?;
     crate::verify::check_cases(args.cases, Default::default())?;
+    let generator = args.generator.config()?;
     let mut suites = select_suites(&args.suites)?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let corpus = corpus_for(None, args.corpus.as_deref(), &mut suites)?;
@@ -63,6 +64,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         cases: args.cases,
         seed,
         suites: suites.clone(),
+        generator,
         corpus,
         deadline,
         ..ConformanceConfig::default()

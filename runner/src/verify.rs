@@ -80,6 +80,9 @@ pub struct VerifyArgs {
     /// bug) instead, and report which are killed; fails if any survives.
     #[arg(long, conflicts_with_all = ["engines", "replay"])]
     pub(crate) mutants: bool,
+    /// The shape of the generated programs.
+    #[command(flatten)]
+    pub(crate) generator: crate::generator::GeneratorArgs,
 }
 
 fn parse_shard(text: &str) -> Result<Shard, String> {
@@ -299,6 +302,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     // Flags first, so a bad one is the only thing printed.
     let deadline = deadline(args.time_budget)?;
     let min_bits = min_bits(args.min_bits)?;
+    let generator = args.generator.config()?;
     let shard = args.shard.unwrap_or_default();
     check_cases(args.cases, shard)?;
     let engines = select_engines(&args.engines)?;
@@ -309,6 +313,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         cases: args.cases,
         seed,
         suites: suites.clone(),
+        generator,
         shard,
         corpus,
         deadline,

@@ -69,6 +69,13 @@ fn bad_input_exits_2_with_one_line() {
         &["verify", "--replay", short_point.to_str().unwrap()],
         &["verify", "--replay", unknown_check.to_str().unwrap()],
         &["verify", "--replay", twins.to_str().unwrap()],
+        &["verify", "--inputs", "0"],
+        &["verify", "--inputs", "many"],
+        &["verify", "--outputs", "3..1"],
+        &["verify", "--length", "200000"],
+        &["verify", "--fan-out", "1.5"],
+        &["verify", "--fan-out", "0.8", "--depth", "0.5"],
+        &["conformance", "--engine", "reverse", "--length", "0"],
         &["frobnicate"],
     ];
     for args in cases {
@@ -349,4 +356,46 @@ fn serve_answers_until_its_input_ends() {
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["tool"], "adcheck-forward");
     assert_eq!(lines[2]["output"], 6.0);
+}
+
+#[test]
+fn the_generator_knobs_are_taken_and_every_case_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = adcheck(
+        &[
+            "verify",
+            "--engine",
+            "reverse",
+            "--suite",
+            "generated",
+            "--cases",
+            "6",
+            "--seed",
+            "3",
+            "--inputs",
+            "7",
+            "--outputs",
+            "2",
+            "--length",
+            "300",
+            "--large-one-in",
+            "0",
+            "--out",
+            "o",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(dir.path().join("o/cases.csv")).unwrap();
+    let jvp_rows: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.contains(",reverse,jvp,"))
+        .collect();
+    assert_eq!(jvp_rows.len(), 6, "{csv}");
+    // The flags are taken and every case judged (the shapes they give are
+    // checked by the generator's own tests).
+    assert!(jvp_rows
+        .iter()
+        .all(|r| r.contains(",pass,") || r.contains(",inconclusive,")));
 }

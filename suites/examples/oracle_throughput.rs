@@ -19,6 +19,7 @@ fn main() {
         inputs: (4, 4),
         outputs: (1, 1),
         length: (20, 20),
+        large_one_in: 0,
         ..GenConfig::default()
     };
     let cases: Vec<_> = (0..programs).map(|i| case(&config, seed, i)).collect();

@@ -50,6 +50,11 @@ pub enum Family {
     /// `powf`, `atan2`, `asin`, `acos`, `ln`, `÷`, branches) applied to the
     /// inputs directly half the time, so they meet those points.
     HardPlaces,
+    /// Long programs: 100 to 1,000 live operations of every family's kind,
+    /// with much fan-out and long chains ([`LARGE`]),
+    /// for the bugs that show only on long tapes. Not in the rotation: one
+    /// case in [`GenConfig::large_one_in`], by a hash of its index.
+    Large,
 }
 
 /// An operation a gene can pick.
@@ -74,7 +79,22 @@ const ARITHMETIC: &[GenOp] = &[
 
 impl Family {
     /// Every family, in a fixed order.
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
+        Family::Arithmetic,
+        Family::ExpLog,
+        Family::Trig,
+        Family::Hyperbolic,
+        Family::Powers,
+        Family::Kinks,
+        Family::Branches,
+        Family::Mixed,
+        Family::HardPlaces,
+        Family::Large,
+    ];
+
+    /// The families cases rotate through (by a hash of the index; every
+    /// one but [`Family::Large`]).
+    pub const ROTATION: [Family; 9] = [
         Family::Arithmetic,
         Family::ExpLog,
         Family::Trig,
@@ -98,6 +118,7 @@ impl Family {
             Family::Branches => "branches",
             Family::Mixed => "mixed",
             Family::HardPlaces => "hard_places",
+            Family::Large => "large",
         }
     }
 
@@ -151,7 +172,7 @@ impl Family {
                 GenOp::Select(Comparison::Le),
                 GenOp::Unary(U::Sin),
             ],
-            Family::Mixed => Family::ALL[..7]
+            Family::Mixed | Family::Large => Family::ALL[..7]
                 .iter()
                 .flat_map(|f| f.special_ops())
                 .collect(),
@@ -189,14 +210,16 @@ impl Family {
 /// The knobs of the program and point generators.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GenConfig {
-    /// Inputs `n`: smallest and largest (1 to 64).
+    /// Inputs `n`: smallest and largest (1 to [`MAX_INPUTS`]).
     pub inputs: (usize, usize),
-    /// Outputs `m`: smallest and largest (1 to 16).
+    /// Outputs `m`: smallest and largest (1 to [`MAX_OUTPUTS`]).
     pub outputs: (usize, usize),
-    /// Body length: smallest and largest.
+    /// Body length: smallest and largest (live operations when
+    /// [`GenConfig::live_length`]).
     pub length: (usize, usize),
-    /// The family of every case, or `None` to rotate through [`Family::ALL`]
-    /// by case index.
+    /// The family of every case, or `None` to rotate through
+    /// [`Family::ROTATION`] by a hash of the case index (with the large
+    /// family now and then, see [`GenConfig::large_one_in`]).
     pub family: Option<Family>,
     /// Probability that an argument is the first input (one value used many
     /// times: fan-out).
@@ -206,7 +229,27 @@ pub struct GenConfig {
     /// Probability that a coordinate of the point is a special value (a kink,
     /// a domain edge, a signed zero, a tiny or huge magnitude).
     pub special_points: f64,
+    /// Whether `length` counts live operations (those an output depends
+    /// on, after repair): arguments then prefer values no operation has
+    /// read yet, and what no output depends on is pruned. Off by default,
+    /// so that a seed keeps giving the programs it always gave (most of a
+    /// program's entries are then dead: 26 of 1,000 live on average).
+    #[serde(default)]
+    pub live_length: bool,
+    /// When families rotate, one case in this many (by a hash of its
+    /// index) is of the [`Family::Large`] family instead; 0 for none.
+    #[serde(default = "default_large_one_in")]
+    pub large_one_in: u64,
 }
+
+fn default_large_one_in() -> u64 {
+    512
+}
+
+/// The most inputs a generated program may have.
+pub const MAX_INPUTS: usize = 4096;
+/// The most outputs a generated program may have.
+pub const MAX_OUTPUTS: usize = 256;
 
 impl Default for GenConfig {
     fn default() -> Self {
@@ -218,9 +261,26 @@ impl Default for GenConfig {
             fan_out: 0.15,
             depth: 0.35,
             special_points: 0.1,
+            live_length: false,
+            large_one_in: default_large_one_in(),
         }
     }
 }
+
+/// The knobs of [`Family::Large`]: 100 to 1,000 live operations, more
+/// fan-out and longer chains than the default (inputs, outputs and special
+/// points stay the campaign's).
+pub const LARGE: GenConfig = GenConfig {
+    inputs: (1, 8),
+    outputs: (1, 3),
+    length: (100, 1000),
+    family: Some(Family::Large),
+    fan_out: 0.25,
+    depth: 0.45,
+    special_points: 0.1,
+    live_length: true,
+    large_one_in: 0,
+};
 
 /// One generated case: a program, a point and seed vectors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -367,12 +427,31 @@ fn build(
     let n = point.len();
     let mut values: Vec<f64> = point.to_vec();
     let mut body: Vec<Instr> = Vec::with_capacity(genes.len());
+    // Body values no entry has read yet (kept only when `length` counts
+    // live operations): the first two arguments of an entry read them
+    // first, so nearly every value ends up on a path to the outputs.
+    let mut unread: std::collections::BTreeSet<usize> = Default::default();
     for g in genes {
+        // Room is kept for the additions that make the unread values live.
+        if config.live_length && body.len() + unread.len() >= genes.len() {
+            break;
+        }
         let defined = values.len();
+        let unread_pick = |slot: usize| -> Option<usize> {
+            if !config.live_length || slot >= 2 || unread.len() <= slot {
+                return None;
+            }
+            unread
+                .iter()
+                .nth(usize::from(g.args[slot]) % unread.len())
+                .copied()
+        };
         let pick = |slot: usize, shift: usize| -> ValueId {
             let roll = f64::from(g.roll[slot]) / f64::from(u16::MAX);
             // The hard places sit at the inputs: half the arguments are one.
-            let chosen = if family == Family::HardPlaces && roll < 0.5 {
+            let chosen = if let Some(v) = unread_pick(slot) {
+                v
+            } else if family == Family::HardPlaces && roll < 0.5 {
                 usize::from(g.args[slot]) % n
             } else if family == Family::HardPlaces {
                 usize::from(g.args[slot]) % defined
@@ -409,13 +488,39 @@ fn build(
             Instr::Const(g.constant)
         };
         values.push(evaluate_instr(&instr, &values));
+        if config.live_length {
+            for a in instr.args() {
+                unread.remove(&(*a as usize));
+            }
+            unread.insert(values.len() - 1);
+        }
         body.push(instr);
+    }
+    if config.live_length {
+        // Every value no entry reads but the last is added into it, so all
+        // of them reach the output.
+        let last = values.len() - 1;
+        let mut total_so_far = last as ValueId;
+        for v in unread.iter().copied().filter(|&v| v != last) {
+            let instr = Instr::Binary(BinaryOp::Add, [total_so_far, v as ValueId]);
+            let value = evaluate_instr(&instr, &values);
+            if regular(family, value) {
+                values.push(value);
+                body.push(instr);
+                total_so_far = (values.len() - 1) as ValueId;
+            }
+        }
     }
     let total = n + body.len();
     let outputs = (0..n_outputs)
         .map(|i| (total - 1 - i % total) as ValueId)
         .collect();
-    Program::new(n, body, outputs).expect("generated programs are well-formed")
+    let program = Program::new(n, body, outputs).expect("generated programs are well-formed");
+    if config.live_length {
+        program.pruned()
+    } else {
+        program
+    }
 }
 
 /// The proptest strategy of cases of one family under `config`.
@@ -424,10 +529,10 @@ fn build(
 /// on its own: the point loses coordinates, the body loses genes, down to the
 /// configured minimums.
 pub fn case_strategy(family: Family, config: GenConfig) -> BoxedStrategy<GeneratedCase> {
-    let n_min = config.inputs.0.clamp(1, 64);
-    let n_max = config.inputs.1.clamp(n_min, 64);
-    let m_min = config.outputs.0.clamp(1, 16);
-    let m_max = config.outputs.1.clamp(m_min, 16);
+    let n_min = config.inputs.0.clamp(1, MAX_INPUTS);
+    let n_max = config.inputs.1.clamp(n_min, MAX_INPUTS);
+    let m_min = config.outputs.0.clamp(1, MAX_OUTPUTS);
+    let m_max = config.outputs.1.clamp(m_min, MAX_OUTPUTS);
     let len_max = config.length.1.max(config.length.0);
     let point: BoxedStrategy<Vec<f64>> = if family == Family::HardPlaces {
         prop::collection::vec(hard_coordinate(), n_min..=n_max)
@@ -440,8 +545,10 @@ pub fn case_strategy(family: Family, config: GenConfig) -> BoxedStrategy<Generat
         point,
         prop::collection::vec(gene(), config.length.0..=len_max),
         m_min..=m_max,
-        prop::collection::vec(dyadic(), 64),
-        prop::collection::vec(dyadic(), 16),
+        // At least 64 and 16 entries, as always, so that the small shapes'
+        // streams stay what they were.
+        prop::collection::vec(dyadic(), n_max.max(64)),
+        prop::collection::vec(dyadic(), m_max.max(16)),
     )
         .prop_map(move |(point, genes, m, mut direction, mut cotangent)| {
             direction.truncate(point.len());
@@ -470,13 +577,18 @@ pub fn mix(seed: u64, index: u64) -> u64 {
 /// with it.
 pub fn family_of(config: &GenConfig, index: u64) -> Family {
     config.family.unwrap_or_else(|| {
+        if config.large_one_in > 0 && mix(LARGE_SALT, index) % config.large_one_in == 0 {
+            return Family::Large;
+        }
         let h = mix(FAMILY_SALT, index);
-        Family::ALL[(h % Family::ALL.len() as u64) as usize]
+        Family::ROTATION[(h % Family::ROTATION.len() as u64) as usize]
     })
 }
 
 /// Decorrelates [`family_of`] from every other use of [`mix`].
 const FAMILY_SALT: u64 = 0x6661_6d69_6c79_0001;
+/// Decorrelates the choice of the large family from the others.
+const LARGE_SALT: u64 = 0x6c61_7267_6500_0001;
 
 /// The value tree of case `index` of the campaign with seed `seed`: the same
 /// seed and index always give the same case, whatever else runs.
@@ -492,7 +604,18 @@ pub fn case_tree(
     }
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-    let strategy = case_strategy(family_of(config, index), config.clone());
+    let family = family_of(config, index);
+    let knobs = if family == Family::Large {
+        GenConfig {
+            inputs: config.inputs,
+            outputs: config.outputs,
+            special_points: config.special_points,
+            ..LARGE
+        }
+    } else {
+        config.clone()
+    };
+    let strategy = case_strategy(family, knobs);
     Box::new(
         strategy
             .new_tree(&mut runner)
@@ -681,6 +804,7 @@ mod tests {
             outputs: (1, 2),
             length: (3, 12),
             special_points: 0.0,
+            large_one_in: 0,
             ..GenConfig::default()
         };
         let mut regular_outputs = 0;
@@ -695,6 +819,72 @@ mod tests {
             }
         }
         assert_eq!(regular_outputs, 400, "the builder keeps values finite");
+    }
+
+    #[test]
+    fn a_live_length_counts_operations_the_outputs_depend_on() {
+        for (length, family) in [
+            (500, Family::Mixed),
+            (500, Family::HardPlaces),
+            (60, Family::Kinks),
+        ] {
+            let config = GenConfig {
+                length: (length, length),
+                live_length: true,
+                family: Some(family),
+                ..GenConfig::default()
+            };
+            let sizes: Vec<usize> = (0..40).map(|i| case(&config, 2, i).size()).collect();
+            let mean = sizes.iter().sum::<usize>() as f64 / sizes.len() as f64;
+            // Every entry is live (pruned), none beyond the length asked.
+            for i in 0..40 {
+                let c = case(&config, 2, i);
+                assert_eq!(c.program.pruned(), c.program, "{family:?} case {i}");
+                assert!(c.size() <= length);
+            }
+            assert!(
+                mean >= 0.9 * length as f64,
+                "{family:?}: mean live size {mean} of {length}"
+            );
+        }
+        // Without it, most of a long program is dead (the seeds' programs
+        // stay what they were).
+        let config = GenConfig {
+            length: (500, 500),
+            family: Some(Family::Mixed),
+            ..GenConfig::default()
+        };
+        let live: usize = (0..40)
+            .map(|i| case(&config, 2, i).program.pruned().body().len())
+            .sum();
+        assert!(live < 40 * 100, "{live}");
+    }
+
+    #[test]
+    fn the_large_family_is_a_small_share_of_long_programs() {
+        let config = GenConfig::default();
+        let large: Vec<u64> = (0..20_000)
+            .filter(|&i| family_of(&config, i) == Family::Large)
+            .collect();
+        assert!((20..60).contains(&large.len()), "{} of 20000", large.len());
+        for &i in large.iter().take(10) {
+            let c = case(&config, 4, i);
+            assert_eq!(c.family, Family::Large);
+            assert!((100..=1000).contains(&c.size()), "case {i}: {}", c.size());
+            assert!(c.program.eval(&c.point).iter().all(|v| v.is_finite()));
+        }
+        let none = GenConfig {
+            large_one_in: 0,
+            ..GenConfig::default()
+        };
+        assert!((0..20_000).all(|i| family_of(&none, i) != Family::Large));
+        // The other cases keep the families they had.
+        let old_rotation = |i: u64| {
+            Family::ROTATION[(mix(FAMILY_SALT, i) % Family::ROTATION.len() as u64) as usize]
+        };
+        assert!((0..20_000)
+            .filter(|i| !large.contains(i))
+            .all(|i| family_of(&config, i) == old_rotation(i)));
     }
 
     #[test]
@@ -755,10 +945,11 @@ mod shard_tests {
                 let families: std::collections::BTreeSet<Family> = (0..400u64)
                     .filter(|&i| shard.contains(i))
                     .map(|i| family_of(&config, i))
+                    .filter(|&f| f != Family::Large)
                     .collect();
                 assert_eq!(
                     families.len(),
-                    Family::ALL.len(),
+                    Family::ROTATION.len(),
                     "shard {index}/{count}: {families:?}"
                 );
             }
