@@ -954,6 +954,15 @@ mod shard_tests {
                 );
             }
         }
+        // The large family, one case in 512, reaches every shard of a
+        // 4-way split of a campaign of 20,000 cases.
+        for index in 0..4u64 {
+            let shard = Shard { index, count: 4 };
+            assert!(
+                (0..20_000u64).any(|i| shard.contains(i) && family_of(&config, i) == Family::Large),
+                "shard {index}/4 has no large case"
+            );
+        }
         // The shards partition the cases.
         let owners = |i: u64| {
             (0..4)
