@@ -1,10 +1,8 @@
 //! `adcheck conformance`: every suite against one engine (built-in, an
 //! adapter, or a process), written up as a report (Markdown, HTML, CSV).
 
-use crate::verify::{
-    corpus_for, execute, positive_seconds, print_findings, print_totals, random_seed,
-    select_suites, Keep,
-};
+use crate::inputs::{corpus_for, positive_seconds, random_seed, select_suites};
+use crate::verify::{execute, print_findings, print_totals, Keep};
 use crate::InputError;
 use adcheck_engines::Engine;
 use adcheck_oracle::Oracle;
@@ -98,35 +96,6 @@ pub struct ConformanceArgs {
     generator: crate::generator::GeneratorArgs,
 }
 
-/// Every engine `--engine` accepts: the built-in ones and the adapters
-/// compiled in.
-pub(crate) fn known_engines() -> Vec<Box<dyn Engine>> {
-    let mut all = adcheck_engines::builtin_engines();
-    all.extend(adcheck_adapters::engines());
-    all
-}
-
-/// The engine called `name`, or a one-line error that lists the others.
-pub(crate) fn engine_named(name: &str) -> Result<Box<dyn Engine>, InputError> {
-    if let Some(engine) = known_engines().into_iter().find(|e| e.name() == name) {
-        return Ok(engine);
-    }
-    let known: Vec<String> = known_engines()
-        .iter()
-        .map(|e| e.name().to_string())
-        .collect();
-    let hint = match adcheck_adapters::ADAPTERS.iter().find(|(n, _)| *n == name) {
-        Some((_, feature)) => format!(
-            "; the `{name}` adapter is behind the cargo feature `{feature}`: `cargo xtask conformance --engine {name}` builds it in"
-        ),
-        None => String::new(),
-    };
-    Err(InputError(format!(
-        "unknown engine `{name}` (known: {}){hint}",
-        known.join(", ")
-    )))
-}
-
 /// Runs `conformance`.
 pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
     let timeout = positive_seconds("--timeout", args.timeout)?;
@@ -138,14 +107,14 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         ))
         .into());
     }
-    let deadline = crate::verify::deadline(args.time_budget)?;
-    crate::verify::check_cases_kept(args.cases)?;
-    let min_bits = crate::verify::min_bits(args.min_bits)?;
+    let deadline = crate::inputs::deadline(args.time_budget)?;
+    crate::inputs::check_cases_kept(args.cases)?;
+    let min_bits = crate::inputs::min_bits(args.min_bits)?;
     let generator = args.generator.config()?;
     let mut suites = select_suites(&args.suites)?;
     let (engine, description): (Box<dyn Engine>, String) = match (&args.engine, &args.engine_cmd) {
         (Some(name), _) => {
-            let engine = engine_named(name)?;
+            let engine = crate::registry::engine_named(name)?;
             let what = if adcheck_engines::builtin_engines()
                 .iter()
                 .any(|e| e.name() == name)
@@ -267,7 +236,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         let corpus = args
             .corpus
             .as_deref()
-            .unwrap_or(std::path::Path::new(crate::verify::DEFAULT_CORPUS));
+            .unwrap_or(std::path::Path::new(crate::inputs::DEFAULT_CORPUS));
         print_findings(&finished, &out, corpus, &replay, args.verbose);
     }
     print_totals(&finished, &out);
@@ -289,7 +258,7 @@ pub struct ServeArgs {
 /// Runs `serve`: the engine answers the protocol on standard input and
 /// output until its input ends.
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
-    let engine = engine_named(&args.engine)?;
+    let engine = crate::registry::engine_named(&args.engine)?;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     adcheck_protocol::serve(engine.as_ref(), stdin.lock(), stdout.lock())?;

@@ -7,7 +7,9 @@
 mod conformance;
 mod exit;
 mod generator;
+mod inputs;
 mod mutants;
+mod registry;
 mod verify;
 
 use anyhow::Result;

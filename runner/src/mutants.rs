@@ -1,6 +1,5 @@
 //! `adcheck verify --mutants`: do the suites kill every planted bug?
 
-use crate::verify::{corpus_for, random_seed, select_suites, VerifyArgs};
 use adcheck_mutants::Bug;
 use adcheck_suites::conformance::{hunt, ConformanceConfig, HuntOutcome};
 use anyhow::Result;
@@ -8,6 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use std::fmt::Write;
 use std::fs;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -52,29 +52,26 @@ fn table(lines: &[Line]) -> String {
     out
 }
 
+/// What `verify --mutants` runs: plain settings, validated by the caller.
+pub(crate) struct MutantsConfig {
+    /// The suites, cases, seed, corpus, generator and deadline of each hunt.
+    pub(crate) config: ConformanceConfig,
+    /// Where `mutants.md` and `mutants/` go.
+    pub(crate) out: PathBuf,
+    /// No progress bar and no table on standard output.
+    pub(crate) quiet: bool,
+}
+
 /// Runs the suites against every mutant.
-pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
-    let deadline = crate::verify::deadline(args.time_budget)?;
-    crate::verify::check_cases(args.cases, Default::default())?;
-    let generator = args.generator.config()?;
-    let mut suites = select_suites(&args.suites)?;
-    let seed = args.seed.unwrap_or_else(random_seed);
-    let corpus = corpus_for(None, args.corpus.as_deref(), &mut suites)?;
-    let config = ConformanceConfig {
-        cases: args.cases,
-        seed,
-        suites: suites.clone(),
-        generator,
-        corpus,
-        deadline,
-        ..ConformanceConfig::default()
-    };
+pub(crate) fn run(mutants: &MutantsConfig) -> Result<ExitCode> {
+    let config = &mutants.config;
+    let (seed, cases, quiet, out) = (config.seed, config.cases, mutants.quiet, &mutants.out);
     eprintln!(
         "adcheck verify --mutants: seed {seed}, {} mutants, up to {} generated cases each",
         Bug::ALL.len(),
-        args.cases
+        cases
     );
-    let bar = if args.quiet {
+    let bar = if quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::with_draw_target(Some(Bug::ALL.len() as u64), ProgressDrawTarget::stderr())
@@ -89,23 +86,20 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         .par_iter()
         .map(|&bug| {
             let engine = bug.engine();
-            let outcome = hunt(engine.as_ref(), &config);
+            let outcome = hunt(engine.as_ref(), config);
             bar.inc(1);
             Line { bug, outcome }
         })
         .collect();
     bar.finish_and_clear();
     let text = table(&lines);
-    fs::create_dir_all(&args.out)?;
-    let path = args.out.join("mutants.md");
+    fs::create_dir_all(out)?;
+    let path = out.join("mutants.md");
     fs::write(
         &path,
-        format!(
-            "Seed {seed}, up to {} generated cases per mutant.\n\n{text}",
-            args.cases
-        ),
+        format!("Seed {seed}, up to {cases} generated cases per mutant.\n\n{text}"),
     )?;
-    let cases_dir = args.out.join("mutants");
+    let cases_dir = out.join("mutants");
     if cases_dir.exists() {
         fs::remove_dir_all(&cases_dir)?;
     }
@@ -121,7 +115,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         .filter(|l| l.outcome.first.is_none())
         .map(|l| l.bug.name())
         .collect();
-    if !args.quiet {
+    if !quiet {
         println!("{text}");
         for line in &lines {
             if let Some(c) = &line.outcome.counterexample {
