@@ -346,6 +346,13 @@ pub fn report(out: &Path) -> Result<()> {
             table(&rows),
         ));
     }
+    let suspects = suspects(out)?;
+    let mut w = csv::Writer::from_path(out.join("suspect.csv"))?;
+    w.write_record(["file", "row", "why"])?;
+    for (file, row, why) in &suspects {
+        w.write_record([file.as_str(), row.as_str(), why.as_str()])?;
+    }
+    w.flush()?;
     let mut w = csv::Writer::from_path(out.join("slopes.csv"))?;
     w.write_record(["experiment", "series", "log_log_slope"])?;
     for (e, s, v) in &slopes {
@@ -374,6 +381,18 @@ pub fn report(out: &Path) -> Result<()> {
          (medians over rounds). Rebuild this page from the CSVs with <code>cargo xtask bench report</code>.</p>",
     );
     let _ = write!(html, "<h2>Run</h2><pre>{}</pre>", meta.replace('<', "&lt;"));
+    let _ = write!(html, "<h2>Suspect measurements</h2>");
+    if suspects.is_empty() {
+        html.push_str(
+            "<p>None: no derivative cheaper than what it includes, no round spread above 100%.</p>",
+        );
+    } else {
+        html.push_str("<ul>");
+        for (file, row, why) in &suspects {
+            let _ = write!(html, "<li>{file}, {}: {why}</li>", row.replace('<', "&lt;"));
+        }
+        html.push_str("</ul>");
+    }
     let _ = write!(html, "<h2>Fitted log-log slopes</h2>{}", table(&slope_rows));
     for (title, svgs, tbl) in sections {
         let _ = write!(html, "<h2>{title}</h2>");
@@ -390,5 +409,68 @@ pub fn report(out: &Path) -> Result<()> {
     for (e, s, v) in &slopes {
         eprintln!("  slope {e:<34} {s:<22} {v:>6.2}");
     }
+    for (file, row, why) in &suspects {
+        eprintln!("  SUSPECT {file} {row}: {why}");
+    }
     Ok(())
+}
+
+/// Measurements that cannot be right, or cannot be trusted: a derivative
+/// cheaper than the primal it includes, an H·v or Hessian cheaper than the
+/// one gradient it includes, or rounds that spread by more than their
+/// median. `(file, row, why)`, written to `suspect.csv` and the page.
+fn suspects(out: &Path) -> Result<Vec<(String, String, String)>> {
+    let mut found = Vec::new();
+    for file in ["gradient.csv", "nm.csv"] {
+        let Some(rows) = read(&out.join(file))? else {
+            continue;
+        };
+        for r in &rows {
+            let method = get(r, "method").cloned().unwrap_or_default();
+            let what = format!(
+                "{} n={} {method}",
+                get(r, "problem")
+                    .or_else(|| get(r, "sweep"))
+                    .cloned()
+                    .unwrap_or_default(),
+                get(r, "n").cloned().unwrap_or_default()
+            );
+            let ratio = num(r, "ratio_to_primal");
+            if method != "primal" && ratio < 1.0 {
+                found.push((
+                    file.into(),
+                    what.clone(),
+                    format!("{ratio:.3}× the primal it includes"),
+                ));
+            }
+            let spread = num(r, "spread");
+            if spread > 1.0 {
+                found.push((
+                    file.into(),
+                    what,
+                    format!("rounds spread {:.0}% of the median", 100.0 * spread),
+                ));
+            }
+        }
+    }
+    if let Some(rows) = read(&out.join("second.csv"))? {
+        for r in &rows {
+            let what = format!(
+                "{} n={}",
+                get(r, "problem").cloned().unwrap_or_default(),
+                get(r, "n").cloned().unwrap_or_default()
+            );
+            for column in ["hvp_over_gradient", "hessian_over_gradient"] {
+                let ratio = num(r, column);
+                if ratio < 1.0 {
+                    found.push((
+                        "second.csv".into(),
+                        what.clone(),
+                        format!("{column} {ratio:.3}: cheaper than the gradient it includes"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(found)
 }

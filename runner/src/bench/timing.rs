@@ -1,7 +1,9 @@
-//! Timing: warm-up, interleaved rounds, medians and spread.
+//! Timing: warm-up, interleaved rounds, medians and spread, in this
+//! thread's CPU time (other processes sharing the machine do not move it,
+//! as they move wall-clock time).
 
+use cpu_time::ThreadTime;
 use std::hint::black_box;
-use std::time::Instant;
 
 /// How long to measure.
 pub struct Settings {
@@ -32,9 +34,9 @@ impl Settings {
     }
 }
 
-/// The median seconds per call of each method and the spread (max − min of
-/// the rounds, relative to the median), measured in interleaved rounds so
-/// that ratios between methods come from the same run and conditions.
+/// The median CPU seconds per call of each method and the spread (max − min
+/// of the rounds, relative to the median), measured in interleaved rounds
+/// so that ratios between methods come from the same run and conditions.
 pub fn compare(
     settings: &Settings,
     methods: &mut [(&str, &mut dyn FnMut())],
@@ -44,7 +46,7 @@ pub fn compare(
         .iter_mut()
         .map(|(_, f)| {
             f();
-            let start = Instant::now();
+            let start = ThreadTime::now();
             f();
             let once = start.elapsed().as_secs_f64().max(1e-9);
             ((settings.min_round / once).ceil() as usize).clamp(1, 1_000_000)
@@ -53,7 +55,7 @@ pub fn compare(
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); methods.len()];
     for _ in 0..settings.rounds {
         for (k, (_, f)) in methods.iter_mut().enumerate() {
-            let start = Instant::now();
+            let start = ThreadTime::now();
             for _ in 0..reps[k] {
                 f();
             }
