@@ -150,7 +150,7 @@
 //!
 //! Measured by `cargo xtask bench --experiment scale` (thread CPU time of
 //! one reference, programs of 10² to 10⁵ operations): about 45 µs an
-//! operation, fitted log-log slopes 0.91 to 1.05 for chains and for
+//! operation, fitted log-log slopes 0.89 to 1.02 for chains and for
 //! log-sum-exp over up to 50,000 inputs, gradient and JVP.
 //!
 //! ```

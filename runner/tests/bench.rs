@@ -150,7 +150,11 @@ fn impossible_measurements_are_flagged_as_suspect() {
         .arg("report")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, rows) = columns(&dir.path().join("suspect.csv"));
     let flagged: Vec<String> = rows.iter().map(|r| r.join(" | ")).collect();
     assert_eq!(flagged.len(), 3, "{flagged:#?}");
