@@ -4,7 +4,7 @@
 
 use adcheck_mutants::Bug;
 use adcheck_suites::catalogue::catalogue;
-use adcheck_suites::conformance::{check_engine, hunt, ConformanceConfig, Suite};
+use adcheck_suites::conformance::{check_engine, hunt, ConformanceConfig, Outcome, Suite};
 
 fn config(suites: Vec<Suite>) -> ConformanceConfig {
     ConformanceConfig {
@@ -32,7 +32,7 @@ fn planted_bugs_are_caught_and_shrink_small() {
         let own: Vec<&str> = report
             .records
             .iter()
-            .filter(|r| r.verdict == "fail")
+            .filter(|r| r.verdict == Outcome::Fail)
             .map(|r| r.case.trim_start_matches("cat-"))
             .filter(|name| {
                 pitfalls

@@ -4,7 +4,7 @@
 use crate::ReportError;
 use adcheck_engines::ProcessFault;
 use adcheck_suites::conformance::{
-    ConformanceReport, Counterexample, FailMeaning, Record, ReplayCase, Suite, SummaryRow,
+    ConformanceReport, Counterexample, FailMeaning, Outcome, Record, ReplayCase, Suite, SummaryRow,
 };
 use adcheck_suites::examine::{PitfallAnswer, PitfallOutcome};
 use std::fmt::Write as _;
@@ -122,10 +122,10 @@ impl ConformanceDocument<'_> {
 
         // The verdict first.
         let (pass, convention, fail, inconclusive) = (
-            report.count("pass"),
-            report.count("convention"),
-            report.count("fail"),
-            report.count("inconclusive"),
+            report.count(Outcome::Pass),
+            report.count(Outcome::Convention),
+            report.count(Outcome::Fail),
+            report.count(Outcome::Inconclusive),
         );
         let wrong = self.answers(PitfallOutcome::Wrong);
         let conventions = self.answers(PitfallOutcome::OtherConvention).len();
@@ -154,7 +154,7 @@ impl ConformanceDocument<'_> {
             report
                 .records
                 .iter()
-                .filter(|r| r.verdict == "fail" && self.finding(r, &wrong) == kind)
+                .filter(|r| r.verdict == Outcome::Fail && self.finding(r, &wrong) == kind)
                 .count()
         };
         let _ = writeln!(
@@ -289,7 +289,7 @@ impl ConformanceDocument<'_> {
             let records: Vec<&Record> = report
                 .records
                 .iter()
-                .filter(|r| r.verdict == "fail" && kind_of_record(r) == kind && !shrunk(r))
+                .filter(|r| r.verdict == Outcome::Fail && kind_of_record(r) == kind && !shrunk(r))
                 .collect();
             if catalogue_cases.is_empty() && counterexamples.is_empty() && records.is_empty() {
                 continue;
@@ -450,7 +450,7 @@ impl ConformanceDocument<'_> {
             .report
             .records
             .iter()
-            .filter(|r| r.verdict == "convention" && !r.case.starts_with("cat-"))
+            .filter(|r| r.verdict == Outcome::Convention && !r.case.starts_with("cat-"))
             .count();
         if !differing.is_empty() || conventions > 0 {
             let _ = writeln!(out, "## Conventions that differ from the declared ones\n");
@@ -478,7 +478,7 @@ impl ConformanceDocument<'_> {
                 .records
                 .iter()
                 .filter(|r| {
-                    r.verdict == "convention"
+                    r.verdict == Outcome::Convention
                         && r.reason
                             .starts_with(adcheck_suites::properties::ZERO_SEED_TIMES_INFINITY)
                 })
@@ -791,7 +791,7 @@ mod tests {
             family: "hyperbolic".into(),
             engine: "planted".into(),
             check: "jvp".into(),
-            verdict: "fail".into(),
+            verdict: Outcome::Fail,
             meaning: Some(FailMeaning::Wrong),
             bits: Some(5.0),
             ulps: None,

@@ -15,7 +15,7 @@ pub mod conformance;
 mod table;
 pub use table::{render_engine_summary, render_table};
 
-use adcheck_suites::conformance::{FailMeaning, Record};
+use adcheck_suites::conformance::{FailMeaning, Outcome, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -294,10 +294,10 @@ impl TotalsCounter {
     /// Counts `r`.
     pub fn add(&mut self, r: &Record) {
         let t = self.totals.entry(r.engine.clone()).or_default();
-        match r.verdict.as_str() {
-            "pass" => t.pass += 1,
-            "convention" => t.convention += 1,
-            "fail" => {
+        match r.verdict {
+            Outcome::Pass => t.pass += 1,
+            Outcome::Convention => t.convention += 1,
+            Outcome::Fail => {
                 t.fail += 1;
                 let meaning = r.fail_meaning().unwrap_or(FailMeaning::Wrong);
                 *t.fail_by_meaning
@@ -308,7 +308,7 @@ impl TotalsCounter {
                     t.failing_the_run += 1;
                 }
             }
-            _ => {
+            Outcome::Inconclusive => {
                 t.inconclusive += 1;
                 *t.inconclusive_by_reason
                     .entry(r.reason.clone())
@@ -584,14 +584,14 @@ mod tests {
     use super::*;
     use adcheck_suites::conformance::Suite;
 
-    fn record(verdict: &str, meaning: Option<FailMeaning>, reason: &str) -> Record {
+    fn record(verdict: Outcome, meaning: Option<FailMeaning>, reason: &str) -> Record {
         Record {
             case: "gen-1".into(),
             suite: Suite::Generated,
             family: "kinks".into(),
             engine: "planted".into(),
             check: "jvp".into(),
-            verdict: verdict.into(),
+            verdict,
             meaning,
             bits: Some(40.5),
             ulps: None,
@@ -606,19 +606,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cases.csv");
         let records = vec![
-            record("pass", None, ""),
+            record(Outcome::Pass, None, ""),
             record(
-                "convention",
+                Outcome::Convention,
                 None,
                 "got 1e0: generalized gradient [-1e0, 1e0] (declared 0e0)",
             ),
             record(
-                "fail",
+                Outcome::Fail,
                 Some(FailMeaning::Inaccurate),
                 "expected 1e0, got 1.0000001e0",
             ),
             record(
-                "fail",
+                Outcome::Fail,
                 Some(FailMeaning::Wrong),
                 "the derivative diverges here",
             ),

@@ -9,8 +9,8 @@ use adcheck_reports::{
     render_engine_summary, render_table, write_summary, CaseWriter, Summary, TotalsCounter,
 };
 use adcheck_suites::conformance::{
-    run_streaming, scheduled_cases, ConformanceConfig, ConformanceReport, FailMeaning, Record,
-    RunOutcome, Shard, Suite, Summarizer, SummaryRow,
+    run_streaming, scheduled_cases, ConformanceConfig, ConformanceReport, FailMeaning, Outcome,
+    Record, RunOutcome, Shard, Suite, Summarizer, SummaryRow,
 };
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -283,9 +283,11 @@ pub(crate) fn execute(
         let report = &mut kept[e];
         match keep {
             Keep::Everything => report.records.extend(case.records),
-            Keep::Failures => report
-                .records
-                .extend(case.records.into_iter().filter(|r| r.verdict == "fail")),
+            Keep::Failures => report.records.extend(
+                case.records
+                    .into_iter()
+                    .filter(|r| r.verdict == Outcome::Fail),
+            ),
         }
         report.counterexamples.extend(case.counterexamples);
     });

@@ -4,7 +4,7 @@
 //! start is the handshake's business, not a case's.
 
 use adcheck_protocol::{ProcessEngine, ProcessOptions};
-use adcheck_suites::conformance::{check_engine, ConformanceConfig, Record, Suite};
+use adcheck_suites::conformance::{check_engine, ConformanceConfig, Outcome, Record, Suite};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_misbehaving-engine");
@@ -41,7 +41,7 @@ fn verdicts(records: &[Record]) -> Vec<(String, String, String, String, String)>
             (
                 r.case.clone(),
                 r.check.clone(),
-                r.verdict.clone(),
+                r.verdict.name().to_string(),
                 format!("{:?}", r.meaning),
                 r.reason.clone(),
             )
@@ -95,7 +95,7 @@ fn a_batch_that_crashes_is_answered_call_by_call() {
     // The crash cost one batch and one process; every case was judged.
     assert_eq!(verdicts(&a.records), verdicts(&b.records));
     assert!(crashing.processes_started() >= 2);
-    assert!(b.records.iter().all(|r| r.verdict != "fail"));
+    assert!(b.records.iter().all(|r| r.verdict != Outcome::Fail));
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn a_slow_start_waits_for_the_handshake_timeout_not_the_reply_timeout() {
     );
     assert!(!report.records.is_empty());
     assert!(
-        report.records.iter().all(|r| r.verdict != "fail"),
+        report.records.iter().all(|r| r.verdict != Outcome::Fail),
         "no case pays for the start"
     );
     let error = slow(0.5)

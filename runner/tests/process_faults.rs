@@ -4,7 +4,7 @@
 
 use adcheck_engines::Engine;
 use adcheck_protocol::ProcessEngine;
-use adcheck_suites::conformance::{check_engine, ConformanceConfig, Record, Suite};
+use adcheck_suites::conformance::{check_engine, ConformanceConfig, Outcome, Record, Suite};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -53,9 +53,9 @@ fn faulted_record(fault: &str, timeout: Duration) -> Record {
         clean.len()
     );
     assert!(
-        clean.values().all(|r| r.verdict != "fail"),
+        clean.values().all(|r| r.verdict != Outcome::Fail),
         "the reverse engine over the protocol fails: {:?}",
-        clean.values().find(|r| r.verdict == "fail")
+        clean.values().find(|r| r.verdict == Outcome::Fail)
     );
     let faulty_engine = engine(fault, &dir.path().join("once"), timeout);
     let faulty = keyed(check_engine(&faulty_engine, &config()).records);
@@ -67,12 +67,12 @@ fn faulted_record(fault: &str, timeout: Duration) -> Record {
     // One fault, one failed record; after a timeout the rest of that case
     // is not run (and says so), and nothing else changes.
     let (failed, not_run): (Vec<&Record>, Vec<&Record>) =
-        differing.iter().partition(|r| r.verdict == "fail");
+        differing.iter().partition(|r| r.verdict == Outcome::Fail);
     assert_eq!(failed.len(), 1, "{fault}: {differing:#?}");
     let hit = failed[0].clone();
     for r in &not_run {
         assert_eq!(
-            (r.case.as_str(), r.verdict.as_str(), r.reason.as_str()),
+            (r.case.as_str(), r.verdict.name(), r.reason.as_str()),
             (hit.case.as_str(), "inconclusive", "not_run_after_fault"),
             "{fault}: {differing:#?}"
         );
@@ -98,7 +98,7 @@ fn faulted_record(fault: &str, timeout: Duration) -> Record {
 #[test]
 fn a_crash_is_named_and_the_run_completes() {
     let r = faulted_record("crash", Duration::from_secs(20));
-    assert_eq!(r.verdict, "fail");
+    assert_eq!(r.verdict, Outcome::Fail);
     assert!(r.reason.starts_with("engine_crashed"), "{}", r.reason);
     assert!(
         r.reason.contains("simulated crash"),
@@ -110,14 +110,14 @@ fn a_crash_is_named_and_the_run_completes() {
 #[test]
 fn a_hang_times_out_and_the_run_completes() {
     let r = faulted_record("hang", Duration::from_secs(2));
-    assert_eq!(r.verdict, "fail");
+    assert_eq!(r.verdict, Outcome::Fail);
     assert!(r.reason.starts_with("engine_timeout"), "{}", r.reason);
 }
 
 #[test]
 fn garbage_is_named_and_the_run_completes() {
     let r = faulted_record("garbage", Duration::from_secs(20));
-    assert_eq!(r.verdict, "fail");
+    assert_eq!(r.verdict, Outcome::Fail);
     assert!(r.reason.starts_with("engine_garbage"), "{}", r.reason);
     assert!(r.reason.contains("this is not a reply"), "{}", r.reason);
 }
@@ -125,14 +125,14 @@ fn garbage_is_named_and_the_run_completes() {
 #[test]
 fn a_wrong_id_is_named_and_the_run_completes() {
     let r = faulted_record("wrong-id", Duration::from_secs(20));
-    assert_eq!(r.verdict, "fail");
+    assert_eq!(r.verdict, Outcome::Fail);
     assert!(r.reason.starts_with("engine_wrong_id"), "{}", r.reason);
 }
 
 #[test]
 fn a_wrong_length_is_a_malformed_answer() {
     let r = faulted_record("wrong-length", Duration::from_secs(20));
-    assert_eq!(r.verdict, "fail");
+    assert_eq!(r.verdict, Outcome::Fail);
     assert!(r.reason.contains("malformed"), "{}", r.reason);
 }
 

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use adcheck_engines::reverse::ReverseEngine;
-//! use adcheck_suites::conformance::{check_engine, ConformanceConfig, Suite};
+//! use adcheck_suites::conformance::{check_engine, ConformanceConfig, Outcome, Suite};
 //!
 //! let config = ConformanceConfig {
 //!     cases: 40,
@@ -16,7 +16,7 @@
 //!     ..ConformanceConfig::default()
 //! };
 //! let report = check_engine(&ReverseEngine, &config);
-//! assert_eq!(report.count("fail"), 0);
+//! assert_eq!(report.count(Outcome::Fail), 0);
 //! for row in report.summary() {
 //!     println!("{:<12} {:<24} pass {:>4} fail {:>2} inconclusive {:>2}",
 //!         row.suite, row.group, row.pass, row.fail, row.inconclusive);
@@ -160,6 +160,38 @@ impl Default for ConformanceConfig {
     }
 }
 
+/// The verdict of one check, as `cases.csv` spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The derivative is one value and the answer is within tolerance.
+    Pass,
+    /// The derivative is not one value here and the answer is admissible.
+    Convention,
+    /// A failure (see [`FailMeaning`]).
+    Fail,
+    /// The oracle cannot decide (the reason says why).
+    Inconclusive,
+}
+
+impl Outcome {
+    /// The name `cases.csv` and the reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Convention => "convention",
+            Outcome::Fail => "fail",
+            Outcome::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The outcome of one check of one engine on one case.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
@@ -174,8 +206,8 @@ pub struct Record {
     /// What was checked: a quantity (`jvp`, `vjp`, `gradient`, `hvp`), the
     /// `primal` outputs, a property, or `expected` (a catalogue expectation).
     pub check: String,
-    /// `pass`, `convention`, `fail` or `inconclusive`.
-    pub verdict: String,
+    /// Pass, convention, fail or inconclusive.
+    pub verdict: Outcome,
     /// What a failure means (empty unless the verdict is `fail`).
     #[serde(default)]
     pub meaning: Option<FailMeaning>,
@@ -280,7 +312,7 @@ impl FailMeaning {
 impl Record {
     /// What this record's failure means (`None` unless it failed).
     pub fn fail_meaning(&self) -> Option<FailMeaning> {
-        (self.verdict == "fail").then(|| {
+        (self.verdict == Outcome::Fail).then(|| {
             self.meaning
                 .unwrap_or_else(|| FailMeaning::classify(&self.check, &self.reason))
         })
@@ -417,14 +449,14 @@ pub struct ConformanceReport {
 }
 
 impl ConformanceReport {
-    /// How many records have verdict `kind` (`pass`, `fail`, `inconclusive`).
-    pub fn count(&self, kind: &str) -> usize {
+    /// How many records have verdict `kind`.
+    pub fn count(&self, kind: Outcome) -> usize {
         self.records.iter().filter(|r| r.verdict == kind).count()
     }
 
     /// The share of records that are inconclusive.
     pub fn inconclusive_share(&self) -> f64 {
-        self.count("inconclusive") as f64 / self.records.len().max(1) as f64
+        self.count(Outcome::Inconclusive) as f64 / self.records.len().max(1) as f64
     }
 
     /// Counts by suite and group (family for generated cases and the
@@ -475,11 +507,11 @@ impl Summarizer {
             .groups
             .entry((r.suite.name().to_string(), group))
             .or_default();
-        match r.verdict.as_str() {
-            "pass" => e.pass += 1,
-            "convention" => e.convention += 1,
-            "fail" => e.fail += 1,
-            _ => e.inconclusive += 1,
+        match r.verdict {
+            Outcome::Pass => e.pass += 1,
+            Outcome::Convention => e.convention += 1,
+            Outcome::Fail => e.fail += 1,
+            Outcome::Inconclusive => e.inconclusive += 1,
         }
         if let Some(b) = r.bits {
             e.worst_bits = Some(e.worst_bits.map_or(b, |w| w.min(b)));
@@ -666,7 +698,7 @@ fn call(
 
 /// A record's verdict, meaning, bits, ulps, reason and failing entry.
 pub(crate) struct Folded {
-    pub(crate) verdict: &'static str,
+    pub(crate) verdict: Outcome,
     meaning: Option<FailMeaning>,
     bits: Option<f64>,
     ulps: Option<f64>,
@@ -677,7 +709,7 @@ pub(crate) struct Folded {
 impl Folded {
     fn pass() -> Folded {
         Folded {
-            verdict: "pass",
+            verdict: Outcome::Pass,
             meaning: None,
             bits: None,
             ulps: None,
@@ -688,7 +720,7 @@ impl Folded {
 
     fn fail(meaning: FailMeaning, reason: String) -> Folded {
         Folded {
-            verdict: "fail",
+            verdict: Outcome::Fail,
             meaning: Some(meaning),
             reason,
             ..Folded::pass()
@@ -697,7 +729,7 @@ impl Folded {
 
     fn inconclusive(reason: String) -> Folded {
         Folded {
-            verdict: "inconclusive",
+            verdict: Outcome::Inconclusive,
             reason,
             ..Folded::pass()
         }
@@ -705,7 +737,7 @@ impl Folded {
 
     fn convention(reason: String) -> Folded {
         Folded {
-            verdict: "convention",
+            verdict: Outcome::Convention,
             reason,
             ..Folded::pass()
         }
@@ -802,7 +834,7 @@ pub(crate) fn expectation(pitfall: &Pitfall, got: &[f64], verdicts: Option<&[Ver
         return Folded::fail(FailMeaning::Wrong, reason);
     };
     let judged = fold(verdicts);
-    if judged.verdict == "fail" {
+    if judged.verdict == Outcome::Fail {
         return Folded {
             reason: format!("{reason}; {}", judged.reason),
             ..judged
@@ -893,7 +925,7 @@ pub fn judge(
         family: prepared.family.clone(),
         engine: engine.name().to_string(),
         check: check.to_string(),
-        verdict: folded.verdict.to_string(),
+        verdict: folded.verdict,
         meaning: folded.meaning,
         bits: folded.bits,
         ulps: folded.ulps,
@@ -907,7 +939,7 @@ pub fn judge(
     let not_run = |check: &str, records: &[Record]| {
         let recorded = records
             .iter()
-            .any(|r| r.verdict == "fail" && is_process_fault(&r.reason));
+            .any(|r| r.verdict == Outcome::Fail && is_process_fault(&r.reason));
         let folded = match guard.stopped() {
             Some(fault) if !recorded => Folded::fail(FailMeaning::Fault, fault),
             _ => Folded::inconclusive(NOT_RUN_REASON.to_string()),
@@ -1071,7 +1103,7 @@ fn failing_record(
     let properties_too = Property::ALL.iter().any(|p| p.name() == check);
     judge(engine, &prepared, oracle, properties_too)
         .into_iter()
-        .find(|r| r.check == check && r.verdict == "fail")
+        .find(|r| r.check == check && r.verdict == Outcome::Fail)
 }
 
 /// Whether a failure's evidence is a process fault (a crash, a timeout,
@@ -1180,7 +1212,7 @@ pub fn shrink_failure(
             point: small.point,
             direction: small.direction,
             cotangent: small.cotangent,
-            verdict: failed.verdict.clone(),
+            verdict: failed.verdict.name().to_string(),
             evidence,
             seed: config.seed,
             index: Some(index),
@@ -1465,7 +1497,7 @@ fn judge_chunk(
             let counterexamples = match prepared.index {
                 Some(index) if prepared.suite == Suite::Generated => records
                     .iter()
-                    .filter(|r| r.verdict == "fail")
+                    .filter(|r| r.verdict == Outcome::Fail)
                     .map(|r| shrink_failure(*engine, config, oracle, index, r, with_hvp))
                     .collect(),
                 _ => Vec::new(),
@@ -1538,7 +1570,7 @@ pub fn hunt(engine: &dyn Engine, config: &ConformanceConfig) -> HuntOutcome {
     let kill = |prepared: &Prepared, checked: u64, properties: bool| -> Option<Kill> {
         judge(engine, prepared, &oracle, properties)
             .into_iter()
-            .find(|r| r.verdict == "fail")
+            .find(|r| r.verdict == Outcome::Fail)
             .map(|r| Kill {
                 suite: r.suite,
                 case: r.case,
@@ -1577,7 +1609,7 @@ pub fn hunt(engine: &dyn Engine, config: &ConformanceConfig) -> HuntOutcome {
                 prepared.references.clear();
             }
             let records = judge(engine, &prepared, &oracle, has(Suite::Properties));
-            if let Some(failed) = records.into_iter().find(|r| r.verdict == "fail") {
+            if let Some(failed) = records.into_iter().find(|r| r.verdict == Outcome::Fail) {
                 let k = Kill {
                     suite: failed.suite,
                     case: failed.case.clone(),

@@ -134,10 +134,11 @@ pub fn examine(engine: &dyn Engine, oracle: &Oracle, pitfall: &Pitfall) -> Pitfa
         Err(_) => PitfallOutcome::Error,
         Ok(g) => {
             let verdicts = full.as_ref().and_then(|r| oracle.judge(r, g).ok());
+            use crate::conformance::Outcome;
             match crate::conformance::expectation(pitfall, g, verdicts.as_deref()).verdict {
-                "pass" => PitfallOutcome::Matches,
-                "convention" => PitfallOutcome::OtherConvention,
-                _ => PitfallOutcome::Wrong,
+                Outcome::Pass => PitfallOutcome::Matches,
+                Outcome::Convention => PitfallOutcome::OtherConvention,
+                Outcome::Fail | Outcome::Inconclusive => PitfallOutcome::Wrong,
             }
         }
     };

@@ -5,7 +5,7 @@
 use adcheck_engines::{
     CallStats, Capabilities, Derivative, Differentiable, Engine, EngineError, Program,
 };
-use adcheck_suites::conformance::{check_engine, ConformanceConfig, Suite};
+use adcheck_suites::conformance::{check_engine, ConformanceConfig, Outcome, Suite};
 
 #[derive(Clone, Copy)]
 enum Misbehaviour {
@@ -93,7 +93,7 @@ fn misbehaving_engines_get_named_failures_and_the_run_completes() {
         let fails: Vec<_> = report
             .records
             .iter()
-            .filter(|r| r.verdict == "fail")
+            .filter(|r| r.verdict == Outcome::Fail)
             .collect();
         assert!(!fails.is_empty());
         assert!(
@@ -102,17 +102,17 @@ fn misbehaving_engines_get_named_failures_and_the_run_completes() {
             fails.first().map(|r| &r.reason)
         );
         assert_eq!(
-            report.count("pass")
-                + report.count("convention")
-                + report.count("fail")
-                + report.count("inconclusive"),
+            report.count(Outcome::Pass)
+                + report.count(Outcome::Convention)
+                + report.count(Outcome::Fail)
+                + report.count(Outcome::Inconclusive),
             report.records.len()
         );
         // Every failure says what it means.
         assert!(report
             .records
             .iter()
-            .filter(|r| r.verdict == "fail")
+            .filter(|r| r.verdict == Outcome::Fail)
             .all(|r| r.meaning.is_some()));
     }
     std::panic::set_hook(hook);
