@@ -4,7 +4,8 @@
 use crate::ReportError;
 use adcheck_engines::ProcessFault;
 use adcheck_suites::conformance::{
-    ConformanceReport, Counterexample, FailMeaning, Outcome, Record, ReplayCase, Suite, SummaryRow,
+    CaseId, ConformanceReport, Counterexample, FailMeaning, Outcome, Record, ReplayCase, Suite,
+    SummaryRow,
 };
 use adcheck_suites::examine::{PitfallAnswer, PitfallOutcome};
 use std::fmt::Write as _;
@@ -364,7 +365,10 @@ impl ConformanceDocument<'_> {
             if r.suite != Suite::Corpus || r.meaning != Some(FailMeaning::Wrong) {
                 continue;
             }
-            let id = r.case.strip_prefix("corpus-").unwrap_or(&r.case);
+            let id = match r.case_id() {
+                CaseId::Corpus(id) => id,
+                _ => r.case.as_str(),
+            };
             let Some(case) = self.corpus.iter().find(|c| c.id == id) else {
                 continue;
             };
@@ -405,7 +409,7 @@ impl ConformanceDocument<'_> {
                 exact_value: k.map(|k| exact[k].value),
                 bits: None,
                 occurrences: 1,
-                source: format!("cat-{}", a.name),
+                source: CaseId::Catalogue(&a.name).to_string(),
             });
         }
         findings
@@ -450,7 +454,9 @@ impl ConformanceDocument<'_> {
             .report
             .records
             .iter()
-            .filter(|r| r.verdict == Outcome::Convention && !r.case.starts_with("cat-"))
+            .filter(|r| {
+                r.verdict == Outcome::Convention && !matches!(r.case_id(), CaseId::Catalogue(_))
+            })
             .count();
         if !differing.is_empty() || conventions > 0 {
             let _ = writeln!(out, "## Conventions that differ from the declared ones\n");
@@ -517,7 +523,11 @@ impl ConformanceDocument<'_> {
     /// confirm what a kink in the original left open); catalogue
     /// expectations are shown in the catalogue's own sections.
     fn finding(&self, r: &Record, wrong: &[&PitfallAnswer]) -> FailKind {
-        if r.check == "expected" || wrong.iter().any(|a| r.case == format!("cat-{}", a.name)) {
+        let of_a_wrong_pitfall = match r.case_id() {
+            CaseId::Catalogue(name) => wrong.iter().any(|a| a.name == name),
+            _ => false,
+        };
+        if r.check == "expected" || of_a_wrong_pitfall {
             return FailKind::Catalogue;
         }
         if let Some(c) = self.counterexample_of(r) {

@@ -15,7 +15,7 @@ pub mod conformance;
 mod table;
 pub use table::{render_engine_summary, render_table};
 
-use adcheck_suites::conformance::{FailMeaning, Outcome, Record};
+use adcheck_suites::conformance::{CaseId, FailMeaning, Outcome, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -315,7 +315,7 @@ impl TotalsCounter {
                     .or_default() += 1;
             }
         }
-        if r.case.starts_with("gen-") {
+        if matches!(r.case_id(), CaseId::Generated(_)) {
             let last = self.last_generated.entry(r.engine.clone()).or_default();
             if *last != r.case {
                 t.generated_cases += 1;
@@ -419,10 +419,11 @@ fn check_shard_set(shards: &[PathBuf], summaries: &[Summary]) -> Result<(), Repo
 type MergeKey = (u8, u64);
 
 fn merge_key(case: &str) -> MergeKey {
-    if let Some(index) = case.strip_prefix("gen-").and_then(|i| i.parse().ok()) {
-        return (2, index);
+    match CaseId::parse(case) {
+        CaseId::Generated(index) => (2, index),
+        CaseId::Corpus(_) => (0, 0),
+        CaseId::Catalogue(_) | CaseId::Other(_) => (1, 0),
     }
-    (if case.starts_with("corpus-") { 0 } else { 1 }, 0)
 }
 
 /// One shard's `cases.csv` with its `timings.csv`, read in step.

@@ -309,7 +309,52 @@ impl FailMeaning {
     }
 }
 
+/// A case, as its id names it: the one place ids are made and read back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaseId<'a> {
+    /// `gen-{index}`: generated case `index`.
+    Generated(u64),
+    /// `cat-{name}`: the catalogue's pitfall `name`.
+    Catalogue(&'a str),
+    /// `corpus-{id}`: the saved case `id`.
+    Corpus(&'a str),
+    /// Anything else (a record written by hand).
+    Other(&'a str),
+}
+
+impl<'a> CaseId<'a> {
+    /// Reads an id back.
+    pub fn parse(id: &'a str) -> CaseId<'a> {
+        if let Some(index) = id.strip_prefix("gen-").and_then(|i| i.parse().ok()) {
+            return CaseId::Generated(index);
+        }
+        if let Some(name) = id.strip_prefix("cat-") {
+            return CaseId::Catalogue(name);
+        }
+        if let Some(saved) = id.strip_prefix("corpus-") {
+            return CaseId::Corpus(saved);
+        }
+        CaseId::Other(id)
+    }
+}
+
+impl std::fmt::Display for CaseId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaseId::Generated(index) => write!(f, "gen-{index}"),
+            CaseId::Catalogue(name) => write!(f, "cat-{name}"),
+            CaseId::Corpus(id) => write!(f, "corpus-{id}"),
+            CaseId::Other(id) => f.write_str(id),
+        }
+    }
+}
+
 impl Record {
+    /// The case this record is of.
+    pub fn case_id(&self) -> CaseId<'_> {
+        CaseId::parse(&self.case)
+    }
+
     /// What this record's failure means (`None` unless it failed).
     pub fn fail_meaning(&self) -> Option<FailMeaning> {
         (self.verdict == Outcome::Fail).then(|| {
@@ -499,7 +544,10 @@ impl Summarizer {
     /// Counts `r`.
     pub fn add(&mut self, r: &Record) {
         let group = match r.suite {
-            Suite::Catalogue => r.case.trim_start_matches("cat-").to_string(),
+            Suite::Catalogue => match r.case_id() {
+                CaseId::Catalogue(name) => name.to_string(),
+                other => other.to_string(),
+            },
             Suite::Properties => r.check.clone(),
             _ => r.family.clone(),
         };
@@ -596,7 +644,7 @@ pub fn prepare_generated(
 ) -> Prepared {
     let case = case_tree(&config.generator, config.seed, index).current();
     Prepared {
-        id: format!("gen-{index}"),
+        id: CaseId::Generated(index).to_string(),
         suite: Suite::Generated,
         family: case.family.name().to_string(),
         references: references(oracle, &case, &quantities(&case, with_hvp)),
@@ -620,7 +668,7 @@ pub fn prepare_pitfall(oracle: &Oracle, pitfall: &Pitfall, with_hvp: bool) -> Pr
         cotangent: vec![1.0],
     };
     Prepared {
-        id: format!("cat-{}", pitfall.name),
+        id: CaseId::Catalogue(pitfall.name).to_string(),
         suite: Suite::Catalogue,
         family: pitfall.family.to_string(),
         references: references(
@@ -649,7 +697,7 @@ pub fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> P
         cotangent: replay.cotangent.clone(),
     };
     Prepared {
-        id: format!("corpus-{}", replay.id),
+        id: CaseId::Corpus(&replay.id).to_string(),
         suite: Suite::Corpus,
         family: replay.family.clone(),
         // Only the reference the replayed check is judged on (a property
