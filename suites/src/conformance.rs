@@ -1682,3 +1682,25 @@ pub fn hunt(engine: &dyn Engine, config: &ConformanceConfig) -> HuntOutcome {
     }
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_ids_read_back_what_they_write() {
+        for id in [
+            CaseId::Generated(0),
+            CaseId::Generated(999_999),
+            CaseId::Catalogue("sqrt_at_zero"),
+            CaseId::Corpus("gen-147679-1126-fwd_over_rev-hvp"),
+            CaseId::Other("hand-written"),
+        ] {
+            let text = id.to_string();
+            assert_eq!(CaseId::parse(&text), id, "{text}");
+        }
+        assert_eq!(CaseId::Generated(7).to_string(), "gen-7");
+        // A malformed index is not a generated case.
+        assert_eq!(CaseId::parse("gen-x"), CaseId::Other("gen-x"));
+    }
+}
