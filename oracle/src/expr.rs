@@ -713,29 +713,47 @@ impl Graph {
                 values[id as usize] = Some(v.clone());
                 continue;
             }
-            let get = |n: &NodeId| values[*n as usize].as_ref().expect("children come first");
             let v = match &self.nodes[id as usize] {
                 Node::Input(k) => inputs[*k as usize].clone(),
                 Node::Const(bits) => S::from_f64(f64::from_bits(*bits)),
-                Node::Unary(op, a) => op.apply(get(a)),
-                Node::PowI(a, n) => get(a).powi(*n),
-                Node::Binary(op, a, b) => op.apply(get(a), get(b)),
-                Node::LogSumExp(xs) => {
-                    let xs: Vec<S> = xs.iter().map(|x| get(x).clone()).collect();
-                    S::logsumexp(&xs)
-                }
-                Node::Select(cmp, [a, b, t, f]) => {
-                    let holds = choices.get(&id).copied().unwrap_or_else(|| match cmp {
-                        Cmp::Lt => get(a).lt(get(b)),
-                        Cmp::Le => get(a).le(get(b)),
-                        Cmp::Eq => get(a).eq_primal(get(b)),
-                    });
-                    get(if holds { t } else { f }).clone()
-                }
+                _ => self.apply(
+                    id,
+                    |n| values[n as usize].as_ref().expect("children come first"),
+                    choices,
+                ),
             };
             values[id as usize] = Some(v);
         }
         values
+    }
+
+    /// The value of operation node `id` (not an input or a constant) from
+    /// its children's values (`get`), a `Select` named in `choices` taking
+    /// the branch given.
+    fn apply<'v, S: Scalar + 'v>(
+        &self,
+        id: NodeId,
+        get: impl Fn(NodeId) -> &'v S,
+        choices: &HashMap<NodeId, bool>,
+    ) -> S {
+        match &self.nodes[id as usize] {
+            Node::Input(_) | Node::Const(_) => unreachable!("leaves have no operation"),
+            Node::Unary(op, a) => op.apply(get(*a)),
+            Node::PowI(a, n) => get(*a).powi(*n),
+            Node::Binary(op, a, b) => op.apply(get(*a), get(*b)),
+            Node::LogSumExp(xs) => {
+                let xs: Vec<S> = xs.iter().map(|&x| get(x).clone()).collect();
+                S::logsumexp(&xs)
+            }
+            Node::Select(cmp, [a, b, t, f]) => {
+                let holds = choices.get(&id).copied().unwrap_or_else(|| match cmp {
+                    Cmp::Lt => get(*a).lt(get(*b)),
+                    Cmp::Le => get(*a).le(get(*b)),
+                    Cmp::Eq => get(*a).eq_primal(get(*b)),
+                });
+                get(if holds { *t } else { *f }).clone()
+            }
+        }
     }
 
     /// The values of `order` (nodes in evaluation order) with the `Select`
@@ -752,30 +770,16 @@ impl Graph {
         let mut values: Vec<Option<S>> =
             vec![None; order.iter().max().map_or(0, |&l| l as usize + 1)];
         for &id in order {
-            let get = |n: &NodeId| {
+            let get = |n: NodeId| {
                 values
-                    .get(*n as usize)
+                    .get(n as usize)
                     .and_then(Option::as_ref)
-                    .or_else(|| base.get(*n as usize).and_then(Option::as_ref))
+                    .or_else(|| base.get(n as usize).and_then(Option::as_ref))
                     .expect("children come first or are in the base")
             };
             let v = match &self.nodes[id as usize] {
-                Node::Input(_) | Node::Const(_) => get(&id).clone(),
-                Node::Unary(op, a) => op.apply(get(a)),
-                Node::PowI(a, n) => get(a).powi(*n),
-                Node::Binary(op, a, b) => op.apply(get(a), get(b)),
-                Node::LogSumExp(xs) => {
-                    let xs: Vec<S> = xs.iter().map(|x| get(x).clone()).collect();
-                    S::logsumexp(&xs)
-                }
-                Node::Select(cmp, [a, b, t, f]) => {
-                    let holds = choices.get(&id).copied().unwrap_or_else(|| match cmp {
-                        Cmp::Lt => get(a).lt(get(b)),
-                        Cmp::Le => get(a).le(get(b)),
-                        Cmp::Eq => get(a).eq_primal(get(b)),
-                    });
-                    get(if holds { t } else { f }).clone()
-                }
+                Node::Input(_) | Node::Const(_) => get(id).clone(),
+                _ => self.apply(id, get, choices),
             };
             values[id as usize] = Some(v);
         }

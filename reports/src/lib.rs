@@ -107,16 +107,6 @@ impl Iterator for CaseRows {
     }
 }
 
-/// Writes the timing of each record (not deterministic, so kept apart).
-pub fn write_timings(path: &Path, records: &[Record]) -> Result<(), ReportError> {
-    let mut writer = CsvFile::create(path)?;
-    writer.write_timings_header()?;
-    for r in records {
-        writer.write_timing(r)?;
-    }
-    writer.finish()
-}
-
 /// A CSV file being written, its errors naming it.
 struct CsvFile {
     path: PathBuf,
