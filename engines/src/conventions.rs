@@ -31,11 +31,14 @@
 //! | `hypot(a, b)` | `a = b = 0` | `0` for both (a subgradient) | `½, ½` (`hypot`; `linalg.norm`: `NaN, NaN`) | `NaN, NaN` (`hypot`; `linalg.vector_norm`: `0, 0`) |
 //! | `logsumexp(x)` | every entry `−∞` | the entries equal to the result share `1` equally | `NaN` | `NaN` |
 //! | `select` (branch) | any | the derivative of the side taken; the comparison is not differentiated | the same (`where`) | the same (`where`) |
-//! | any | tangent or adjoint exactly `0` | contributes `0`, even through a non-finite partial | `NaN` (`where(0 < x, √x, 0)′` at −1; `0·asin x` at 1) | `NaN` (the same) |
+//! | any | tangent, adjoint or local partial exactly `0` | contributes `0`, even through a non-finite partial or adjoint | `NaN` (`where(0 < x, √x, 0)′` at −1; `0·asin x` at 1; `√(relu x)′` at −1) | `NaN` (the same) |
 //!
 //! The last row is what keeps an unused intermediate at a singular point,
 //! such as `ln 0` in a branch not taken, from turning a gradient into NaN
-//! through `0·∞`.
+//! through `0·∞`; and what makes a value that is constant near the point
+//! (`relu` of a negative value, `acos(x⁰)`) have derivative 0 in reverse
+//! mode as in forward mode, as the oracle's references say (the tape does
+//! not record an edge whose partial is exactly zero).
 //!
 //! Accuracy choices: `tanh′` is computed as `sech²` (not `1 − tanh²`, which
 //! loses every bit for large arguments) with `sech = 2e^−|x|/(1 + e^−2|x|)`,

@@ -112,10 +112,20 @@ impl<T: TapeScalar> Tape<T> {
         }
     }
 
+    /// Records a node reading `edges`. An edge whose partial is exactly zero
+    /// (`relu′` of a negative value, the branch a `min` does not take, `x⁰`)
+    /// is left out: it carries nothing, and recorded it would turn an
+    /// infinite adjoint into NaN through `0·∞` (see [`conventions`], last
+    /// row).
     #[inline]
     fn push(&self, edges: &[Edge<T>]) -> u32 {
         let mut d = self.data.borrow_mut();
-        d.edges.extend_from_slice(edges);
+        d.edges.extend(
+            edges
+                .iter()
+                .filter(|e| !e.partial.is_structural_zero())
+                .copied(),
+        );
         let end = u32::try_from(d.edges.len()).expect("tape holds at most 2³² edges");
         d.starts.push(end);
         (d.starts.len() - 2) as u32
@@ -196,6 +206,9 @@ impl<'t, T: TapeScalar> Var<'t, T> {
             (None, None) => Var::constant(value),
             (Some(_), None) => self.derive1(value, pa),
             (None, Some(_)) => other.derive1(value, pb),
+            // One variable read twice (x − x, x · x): one edge with the
+            // partials' sum, so x − x carries exactly nothing.
+            (Some(_), Some(_)) if self.index == other.index => self.derive1(value, pa + pb),
             (Some(tape), Some(other_tape)) => {
                 debug_assert!(std::ptr::eq(tape, other_tape), "variables from two tapes");
                 let edges = [
@@ -226,6 +239,14 @@ impl<'t, T: TapeScalar> Var<'t, T> {
     #[inline]
     fn binary(&self, op: BinaryOp, other: &Self) -> Self {
         let (value, da, db) = conventions::binary(op, &self.value, &other.value);
+        // x − x and x / x of one variable are constants (0, and 1 where x is
+        // not 0): recorded, their partials would cancel only up to rounding.
+        if self.tape.is_some()
+            && self.index == other.index
+            && matches!(op, BinaryOp::Sub | BinaryOp::Div)
+        {
+            return Var::constant(value);
+        }
         self.derive2(other, value, da, db)
     }
 }

@@ -35,6 +35,34 @@ fn seed_example_forward_and_reverse_match_the_closed_form_exactly() {
 }
 
 #[test]
+fn a_value_constant_near_the_point_has_derivative_zero_in_every_engine() {
+    // Constant near the point, with a rule that is infinite on the way:
+    // the chain rule operation by operation gives 0·∞ = NaN unless a zero
+    // tangent, adjoint or partial carries nothing (conventions, last row)
+    // and x − x, x / x of one variable are constants.
+    let constant = [
+        ("input x\nr = relu x\ns = sqrt r\noutput s", -1.0),
+        ("input x\np = powi x 0\na = acos p\noutput a", 3.0),
+        (
+            "input x\nc = mul x x\nd = sub c c\ns = sqrt d\noutput s",
+            -2.0,
+        ),
+        ("input x\nq = div x x\na = acos q\noutput a", 0.7),
+        (
+            "input x\nz = const 0\ns = sqrt x\nv = iflt x z z s\nw = sqrt v\noutput w",
+            -1.0,
+        ),
+    ];
+    for engine in adcheck_engines::builtin_engines() {
+        for (text, x) in constant {
+            let p = Program::parse(text).unwrap();
+            let g = engine.gradient(&p, &[x]).unwrap().derivative;
+            assert_eq!(g, [0.0], "{}: {text} at {x}", engine.name());
+        }
+    }
+}
+
+#[test]
 fn engines_return_typed_errors_instead_of_panicking() {
     let p = seed_program();
     for engine in [&ForwardEngine as &dyn Engine, &ReverseEngine] {
