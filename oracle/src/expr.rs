@@ -93,6 +93,10 @@ fn exact_product(a: f64, b: f64) -> Option<f64> {
 pub struct Graph {
     nodes: Vec<Node>,
     index: HashMap<Node, NodeId>,
+    /// Nodes constant near the point the graph is evaluated at (indexed by
+    /// id; shorter than the graph when later nodes are not): their
+    /// derivatives are 0 ([`Graph::set_locally_constant`]).
+    locally_constant: Vec<bool>,
 }
 
 impl Graph {
@@ -322,9 +326,11 @@ impl Graph {
             // A node no input reaches (c − c, then hypot or cbrt of it) is a
             // constant: its derivative is 0, not its rule's 0/0 at a value
             // that happens to sit at a singular point.
+            // So is a node declared constant near the point.
             let node = &self.nodes[id as usize];
-            let constant = !matches!(node, Node::Input(_))
-                && node.children().iter().all(|&c| d[c as usize] == zero);
+            let constant = self.is_locally_constant(id)
+                || (!matches!(node, Node::Input(_))
+                    && node.children().iter().all(|&c| d[c as usize] == zero));
             if !constant {
                 d[id as usize] = self.derivative_of(id, &d, tangent);
             }
@@ -347,8 +353,14 @@ impl Graph {
         let one = self.constant(1.0);
         let mut gradient = vec![zero; n];
         let needed = self.reachable(&[root]);
-        // As in `derivative`, a node no input reaches has derivative 0.
-        let live = self.depends_on_inputs();
+        // As in `derivative`, a node no input reaches, or one constant near
+        // the point, has derivative 0.
+        let live: Vec<bool> = self
+            .depends_on_inputs()
+            .into_iter()
+            .enumerate()
+            .map(|(id, depends)| depends && !self.is_locally_constant(id as NodeId))
+            .collect();
         let mut adjoint: Vec<NodeId> = vec![zero; root as usize + 1];
         adjoint[root as usize] = one;
         let mut scratch = Vec::new();
@@ -441,6 +453,23 @@ impl Graph {
         depends
     }
 
+    /// Declares which nodes are constant near the point this graph will be
+    /// evaluated at (indexed by id; see the `constancy` module): their
+    /// derivatives, of every order, are 0 from now on, whatever their rules
+    /// give at a singular point on the way (`√′(0) · 0` for `√(relu x)` at
+    /// `x < 0`).
+    pub(crate) fn set_locally_constant(&mut self, mask: Vec<bool>) {
+        self.locally_constant = mask;
+    }
+
+    /// Whether node `id` was declared constant near the point.
+    pub(crate) fn is_locally_constant(&self, id: NodeId) -> bool {
+        self.locally_constant
+            .get(id as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+
     /// Which nodes `roots` depend on.
     fn reachable(&self, roots: &[NodeId]) -> Vec<bool> {
         let last = roots.iter().copied().max().map_or(0, |m| m as usize + 1);
@@ -492,6 +521,12 @@ impl Graph {
                 let f = self.mul(nn, p);
                 self.mul(f, d[u as usize])
             }
+            // x − x is 0 and x / x is 1 wherever they are defined: their
+            // derivative is 0, not the rule's d − d (∞ − ∞ after a singular
+            // point) or (d·x − x·d)/x². (Their local partials, which an
+            // engine may hold, are still each position's, for the range
+            // analysis.)
+            Node::Binary(BinaryOp::Sub | BinaryOp::Div, a, b) if a == b => zero,
             Node::Binary(op, a, b) => {
                 let (da, db) = (d[a as usize], d[b as usize]);
                 self.binary_derivative(op, id, a, b, da, db, one)

@@ -79,8 +79,30 @@
 //! ([`Admissible::OneSidedLimit`]), NaN is admissible
 //! ([`Admissible::Undefined`]), and a finite value is wrong. Where the
 //! exact reference is NaN at a singular point, a non-finite answer is
-//! admissible and a finite one is inconclusive (a smooth composite such as
-//! `√(x − x)` may have a derivative there the rules cannot see).
+//! admissible and a finite one is inconclusive (a smooth composite may have
+//! a derivative there the rules cannot see).
+//!
+//! # Values constant near the point
+//!
+//! A value that is constant on a neighbourhood of the point has derivatives
+//! 0 of every order, whatever its operations' rules give there: `√(relu x)`
+//! at `x < 0`, `acos(x⁰)`, `√(x·x − x·x)`, `√` of a `where` whose strict
+//! comparison takes a constant branch. The chain rule applied operation by
+//! operation meets `∞ · 0` inside these (`√′(0)` times a zero tangent) and
+//! gives NaN; the function's derivative is 0, so NaN is `wrong` there and
+//! the evidence names the value ("v4 is constant near the point"). The
+//! `constancy` module finds them, conservatively, from the exact values:
+//! constants, `x⁰`, `x − x`, `relu` of a strictly negative value, `min`,
+//! `max` and `Select` strictly on a constant side, a tie whose branches are
+//! the same constant, and any operation whose arguments all are constant.
+//! A comparison decides a side only when both its arguments are continuous
+//! on a whole neighbourhood (no tie, branch cut or domain edge upstream); a
+//! tie itself (`relu` at 0) stays a kink with its admissible set. Frozen
+//! values carry no derivative into the symbolic entries, the singularity
+//! test or the range analysis. (`x / x` and `atan2(x, x)` are not frozen:
+//! an engine's partials `1/x`, `−x/x²` there overflow at tiny `x`, which the
+//! range analysis must still see; the symbolic rule of `x / x` and `x − x`
+//! is 0 all the same.)
 //!
 //! The tolerance is mixed: `|got − r| ≤ ε·(relative·|r| + per_op·L·M) + 4·C`
 //! where `r` is the exact reference, `L` the program length, `M` the sum over
@@ -168,6 +190,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod constancy;
 mod expr;
 pub mod fd;
 mod logged;
@@ -404,8 +427,17 @@ pub struct Reference {
     /// Whether some node of the symbolic derivative is infinite or NaN while
     /// the primal is finite: an intermediate sits at a singular point of its
     /// operation (`√0`, `ln 0`, `1/0`, …), where the chain rule does not
-    /// apply even if the composite function is smooth (as `√(x − x)` is).
+    /// apply even if the composite function is smooth (as `√(x²)` is at 0
+    /// in the direction of a unit tangent). Values constant near the point
+    /// (`√(relu x)` at `x < 0`, see [`Reference::frozen_singular`]) do not
+    /// count: their derivative is 0.
     pub singular: bool,
+    /// The first program value (0-based) that is constant near the point
+    /// although its operation's rule is not finite there (`√` of
+    /// `relu(x) = 0` at `x < 0`): the chain rule applied operation by
+    /// operation gives `∞ · 0 = NaN` through it, the function's derivative
+    /// is 0. Named in the evidence of a failed entry.
+    pub frozen_singular: Option<usize>,
     /// Symbolica's value of each entry, rounded: the third symbolic
     /// reference (feature `symbolica`; `None` without it, or where it does
     /// not apply, see `third`). Where it disagrees with the symbolic value,
@@ -1067,8 +1099,16 @@ impl Oracle {
                     .is_some_and(|v| v.0.is_finite())
             });
 
+        // Values constant near the point (relu of a negative value, a branch
+        // not taken, x⁰, and what only they reach) have derivative 0.
+        let constant = constancy::locally_constant(&graph, all_values.nodes(), |id| {
+            values_mp[id as usize].as_ref().map(|v| v.0.float())
+        });
+        graph.set_locally_constant(constant);
+
         // Intermediates at singular points of their operations (constant
-        // ones, which no input reaches, are never differentiated).
+        // ones, which no input reaches or which are constant near the
+        // point, are never differentiated).
         let depends = graph.depends_on_inputs();
         let used: Vec<NodeId> = graph
             .plan(&outputs)
@@ -1076,7 +1116,9 @@ impl Oracle {
             .iter()
             .copied()
             .filter(|&id| {
-                !matches!(graph.node(id), Node::Input(_) | Node::Const(_)) && depends[id as usize]
+                !matches!(graph.node(id), Node::Input(_) | Node::Const(_))
+                    && depends[id as usize]
+                    && !graph.is_locally_constant(id)
             })
             .collect();
         let mut ones = Vec::new();
@@ -1084,7 +1126,24 @@ impl Oracle {
             .iter()
             .map(|&id| graph.local_sensitivity(id, &mut ones))
             .collect();
-        let sensitivity_plan = graph.plan(&sensitivities);
+        // A value constant near the point whose rule is not finite there:
+        // where an engine's NaN comes from.
+        let frozen: Vec<(usize, NodeId)> = value_nodes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &id)| {
+                graph.is_locally_constant(id)
+                    && depends[id as usize]
+                    && !matches!(graph.node(id), Node::Input(_) | Node::Const(_))
+            })
+            .map(|(i, &id)| (i, id))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|(i, id)| (i, graph.local_sensitivity(id, &mut ones)))
+            .collect();
+        let mut sensitivity_roots = sensitivities.clone();
+        sensitivity_roots.extend(frozen.iter().map(|&(_, s)| s));
+        let sensitivity_plan = graph.plan(&sensitivity_roots);
         let sensitivity_values = graph.evaluate(&sensitivity_plan, &x_mp);
         // The f64 path can meet a singular point the exact path does not (an
         // underflow to zero under a square root, say).
@@ -1103,6 +1162,13 @@ impl Oracle {
                         .as_ref()
                         .is_some_and(|v| !v.0.is_finite())
                 })
+        });
+
+        let frozen_singular = frozen.iter().find_map(|&(i, s)| {
+            sensitivity_values[s as usize]
+                .as_ref()
+                .is_some_and(|v| !v.0.is_finite())
+                .then_some(i)
         });
 
         // The exact local partials, for what intermediate derivatives an
@@ -1171,8 +1237,13 @@ impl Oracle {
         // The derivative's sensitivity to the primal's rounding: computed f64
         // values moved one unit in the last place.
         // Inputs are exact; only computed values carry rounding.
-        let computed: std::collections::HashSet<NodeId> =
-            value_nodes[p.n_inputs()..].iter().copied().collect();
+        // (Constants are exact too, and a program's `const 0` is the same
+        // node as every derivative that folds to 0.)
+        let computed: std::collections::HashSet<NodeId> = value_nodes[p.n_inputs()..]
+            .iter()
+            .copied()
+            .filter(|&id| !matches!(graph.node(id), Node::Const(_)))
+            .collect();
         // Two patterns: every value up, and neighbours in opposite directions
         // (so that differences of values, such as x − lse, move too).
         let nudged = |alternate: bool| -> Vec<Option<Mp>> {
@@ -1432,6 +1503,7 @@ impl Oracle {
             f64_path_matches: log64 == log_mp,
             extreme_values,
             singular,
+            frozen_singular,
             third,
             fd_status: estimate.status,
             fd_evaluations: estimate.evaluations,
@@ -1756,8 +1828,15 @@ impl Oracle {
                 ),
                 None => String::new(),
             };
+            let frozen = match reference.frozen_singular {
+                Some(i) if !got.is_finite() => format!(
+                    "v{} is constant near the point, so its derivative is 0, though its operation's rule is not finite there (0·∞ through it is NaN); ",
+                    i + 1
+                ),
+                _ => String::new(),
+            };
             format!(
-                "{set}expected {:e} (MPFR {:.40}), got {got:e}; tolerance {tolerance:.2e}; {fd} ({:?}); symbolic: {}",
+                "{set}{frozen}expected {:e} (MPFR {:.40}), got {got:e}; tolerance {tolerance:.2e}; {fd} ({:?}); symbolic: {}",
                 entry.rounded,
                 entry.exact,
                 entry.support,

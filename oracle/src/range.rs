@@ -85,7 +85,10 @@ impl LocalPartials {
                     inputs.push((id, *k as usize));
                     edges.push((id, Vec::new()));
                 }
+                // A constant, or a value constant near the point, passes on
+                // no derivative.
                 Node::Const(_) => edges.push((id, Vec::new())),
+                _ if graph.is_locally_constant(id) => edges.push((id, Vec::new())),
                 _ => {
                     let partials = graph.local_partials(id, &mut scratch);
                     edges.push((id, partials));

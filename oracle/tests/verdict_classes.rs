@@ -348,3 +348,50 @@ fn a_finite_branch_of_a_tie_at_a_divergence_is_admissible() {
     let v = &gradient(program, &[0.0], &[-1.0])[0];
     assert!(is_wrong(v), "{}", verdict_name(v));
 }
+
+#[test]
+fn a_value_constant_near_the_point_has_derivative_zero_through_a_singular_rule() {
+    // Each program is constant near its point, though an operation on the
+    // way sits where its rule is infinite: the derivative is 0, and the NaN
+    // of 0·∞ through it (JAX's and PyTorch's answer) is wrong.
+    let constant = [
+        ("input x\nr = relu x\ns = sqrt r\noutput s", -1.0),
+        ("input x\np = powi x 0\na = acos p\noutput a", 3.0),
+        (
+            "input x\nc = mul x x\nd = sub c c\ns = sqrt d\noutput s",
+            -2.0,
+        ),
+        // The branch not taken by a strict comparison, as `where(x > 0, …)`.
+        (
+            "input x\nz = const 0\nr = relu x\ns = sqrt r\nv = iflt z x s z\nw = sqrt v\noutput w",
+            -0.5,
+        ),
+        // min strictly on its constant side.
+        (
+            "input x\nc = const 1\nm = min x c\nd = sub m c\nr = relu d\ns = sqrt r\noutput s",
+            3.0,
+        ),
+    ];
+    for (program, x) in constant {
+        let v = gradient(program, &[x], &[0.0]);
+        assert!(v[0].is_pass(), "{program} at {x}: 0 gives {v:?}");
+        let v = gradient(program, &[x], &[f64::NAN]);
+        assert!(is_wrong(&v[0]), "{program} at {x}: NaN gives {v:?}");
+        if let Verdict::Fail { evidence, .. } = &v[0] {
+            assert!(
+                evidence.contains("is constant near the point"),
+                "{evidence}"
+            );
+        }
+        let v = gradient(program, &[x], &[1.0]);
+        assert!(is_wrong(&v[0]), "{program} at {x}: 1 gives {v:?}");
+    }
+    // Not constant where the comparison sits at its tie, or where the value
+    // deciding it is not continuous: those keep the kink's and the edge's
+    // rules (√(relu x) at 0 has one-sided derivatives 0 and +∞).
+    let kink = "input x\nr = relu x\ns = sqrt r\noutput s";
+    assert!(!gradient(kink, &[0.0], &[f64::NAN])[0].is_pass());
+    assert!(!is_wrong(&gradient(kink, &[0.0], &[f64::INFINITY])[0]));
+    let edge = "input x\ns = sqrt x\nc = const 1\nd = sub s c\nr = relu d\nq = sqrt r\noutput q";
+    assert!(!is_wrong(&gradient(edge, &[0.0], &[f64::NAN])[0]));
+}
