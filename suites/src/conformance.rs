@@ -1102,21 +1102,17 @@ pub fn judge(
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 properties::check(engine, property, p, x, &case.direction, &case.cotangent)
             }))
-            .unwrap_or_else(|_| PropertyOutcome::Violated("engine panicked".into()));
+            .unwrap_or_else(|_| PropertyOutcome::Faulted("engine panicked".into()));
             let seconds = start.elapsed().as_secs_f64();
             let folded = match outcome {
-                PropertyOutcome::Violated(why) if is_not_run(&why) => {
+                PropertyOutcome::Faulted(why) if is_not_run(&why) => {
                     records.push(not_run(property.name(), &records));
                     continue;
                 }
                 PropertyOutcome::Holds => Folded::pass(),
                 // An engine that errs or panics inside a property gave no
                 // answer: a fault, not an inconsistency.
-                PropertyOutcome::Violated(why)
-                    if why.starts_with("engine error") || why == "engine panicked" =>
-                {
-                    Folded::fail(FailMeaning::Fault, why)
-                }
+                PropertyOutcome::Faulted(why) => Folded::fail(FailMeaning::Fault, why),
                 PropertyOutcome::Violated(why) => Folded::fail(FailMeaning::Inconsistent, why),
                 PropertyOutcome::ZeroSeedTimesInfinity(why) => Folded::convention(why),
                 PropertyOutcome::NotApplicable(_) => continue,

@@ -54,8 +54,12 @@ pub enum PropertyOutcome {
     Holds,
     /// It is violated, with the evidence.
     Violated(String),
-    /// It does not apply or cannot be decided here (with why).
+    /// It does not apply or cannot be decided here (with why), or the
+    /// engine does not support a computation it needs.
     NotApplicable(String),
+    /// The engine gave no answer to a computation it needs: an error or a
+    /// panic (a fault, not an inconsistency).
+    Faulted(String),
     /// The two sides differ only as AD modes may where a derivative is
     /// not defined everywhere: an exactly zero seed meeting an infinite
     /// partial (one mode multiplies 0·∞ = NaN on a path the other never
@@ -100,7 +104,13 @@ fn unit(len: usize, k: usize) -> Vec<f64> {
 }
 
 fn err(e: EngineError) -> PropertyOutcome {
-    PropertyOutcome::Violated(format!("engine error: {e}"))
+    match e {
+        // A reverse-only engine has no J·v to compare: nothing to check.
+        EngineError::Unsupported { what, .. } => {
+            PropertyOutcome::NotApplicable(format!("the engine does not support {what}"))
+        }
+        e => PropertyOutcome::Faulted(format!("engine error: {e}")),
+    }
 }
 
 /// Checks `property` of `engine` on `p` at `x` with seed vectors `v` (length
