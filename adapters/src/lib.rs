@@ -8,7 +8,8 @@
 //!   and reuse the glue here: a forward-mode type that also implements
 //!   [`ForwardActive`] becomes a complete engine through [`ForwardGlue`];
 //!   a type implementing `num_traits::Float` is a `Scalar` already through
-//!   `FloatScalar` (feature `echidna`, which brings `num-traits`).
+//!   `FloatScalar` (feature `num-traits`, without compiling either
+//!   worked adapter).
 //!
 //! The worked adapters sit behind cargo features so default builds stay
 //! lean, each pinned to one exact version: `num-dual` (num-dual 0.15.1) and
@@ -62,11 +63,11 @@ pub mod echidna;
 pub mod glue;
 #[cfg(feature = "num-dual")]
 pub mod num_dual;
-#[cfg(feature = "echidna")]
+#[cfg(feature = "num-traits")]
 pub mod num_traits_scalar;
 
 pub use glue::{ForwardActive, ForwardGlue};
-#[cfg(feature = "echidna")]
+#[cfg(feature = "num-traits")]
 pub use num_traits_scalar::FloatScalar;
 
 use adcheck_engines::Engine;
@@ -88,8 +89,3 @@ pub fn engines() -> Vec<Box<dyn Engine>> {
 
 /// Every adapter and the cargo feature that compiles it in.
 pub const ADAPTERS: [(&str, &str); 2] = [("num-dual", "num-dual"), ("echidna", "echidna")];
-
-/// The guide `docs/plug-in.md`, its examples compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/plug-in.md")]
-pub struct PlugInGuideDoctests;

@@ -9,8 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// `K/N`, parsed (for clap).
-pub(crate) fn parse_shard(text: &str) -> Result<Shard, String> {
+/// `K/N`, parsed (a clap value parser).
+pub fn parse_shard(text: &str) -> Result<Shard, String> {
     let (k, n) = text
         .split_once('/')
         .ok_or_else(|| format!("`{text}` is not of the form K/N"))?;
@@ -32,7 +32,7 @@ pub(crate) fn parse_shard(text: &str) -> Result<Shard, String> {
 const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 
 /// `s` seconds as a duration, or a one-line error naming `flag`.
-pub(crate) fn positive_seconds(flag: &str, s: f64) -> Result<Duration, InputError> {
+pub fn positive_seconds(flag: &str, s: f64) -> Result<Duration, InputError> {
     if s.is_finite() && s > 0.0 && s <= MAX_SECONDS {
         Ok(Duration::from_secs_f64(s))
     } else {
@@ -45,14 +45,14 @@ pub(crate) fn positive_seconds(flag: &str, s: f64) -> Result<Duration, InputErro
 /// The most generated cases one `verify` process runs: it keeps no record,
 /// so this only stops a slip of the keyboard from starting a run that
 /// would never end (10⁹ cases take about ten days on two cores).
-pub(crate) const MAX_CASES_PER_PROCESS: u64 = 1_000_000_000;
+pub const MAX_CASES_PER_PROCESS: u64 = 1_000_000_000;
 
 /// The most generated cases a run that keeps every record runs (a
 /// conformance report reads them all: about 37 KB a case).
-pub(crate) const MAX_CASES_KEPT: u64 = 250_000;
+pub const MAX_CASES_KEPT: u64 = 250_000;
 
 /// Checks that `--cases` (split `shard.count` ways) fits one process.
-pub(crate) fn check_cases(cases: u64, shard: Shard) -> Result<(), InputError> {
+pub fn check_cases(cases: u64, shard: Shard) -> Result<(), InputError> {
     let here = cases.div_ceil(shard.count.max(1));
     if here <= MAX_CASES_PER_PROCESS {
         return Ok(());
@@ -68,7 +68,7 @@ pub(crate) fn check_cases(cases: u64, shard: Shard) -> Result<(), InputError> {
 }
 
 /// Checks that `--cases` fits a run that keeps every record in memory.
-pub(crate) fn check_cases_kept(cases: u64) -> Result<(), InputError> {
+pub fn check_cases_kept(cases: u64) -> Result<(), InputError> {
     if cases <= MAX_CASES_KEPT {
         return Ok(());
     }
@@ -78,7 +78,7 @@ pub(crate) fn check_cases_kept(cases: u64) -> Result<(), InputError> {
 }
 
 /// `--min-bits B`, validated: a number of bits from 0 to 53.
-pub(crate) fn min_bits(b: Option<f64>) -> Result<Option<f64>, InputError> {
+pub fn min_bits(b: Option<f64>) -> Result<Option<f64>, InputError> {
     match b {
         Some(b) if !(0.0..=53.0).contains(&b) => Err(InputError(format!(
             "--min-bits must be a number of bits from 0 to 53, not {b:?}"
@@ -88,7 +88,7 @@ pub(crate) fn min_bits(b: Option<f64>) -> Result<Option<f64>, InputError> {
 }
 
 /// The deadline `--time-budget` sets (`None` without one), validated.
-pub(crate) fn deadline(time_budget: Option<f64>) -> Result<Option<Instant>, InputError> {
+pub fn deadline(time_budget: Option<f64>) -> Result<Option<Instant>, InputError> {
     time_budget
         .map(|s| Ok(Instant::now() + positive_seconds("--time-budget", s)?))
         .transpose()
@@ -146,13 +146,13 @@ pub fn load_replays(path: &Path) -> Result<Vec<ReplayCase>, InputError> {
 }
 
 /// The regression corpus folder used when `--corpus` is not given.
-pub(crate) const DEFAULT_CORPUS: &str = "corpus";
+pub const DEFAULT_CORPUS: &str = "corpus";
 
 /// The saved cases a run replays: those of `replay` when given (which then
 /// becomes the only suite), else the regression corpus when the corpus
 /// suite runs: `corpus_dir` when given (it must exist), else `corpus/` if
 /// there is one (a note on stderr when there is none).
-pub(crate) fn corpus_for(
+pub fn corpus_for(
     replay: Option<&Path>,
     corpus_dir: Option<&Path>,
     suites: &mut Vec<Suite>,
@@ -180,7 +180,9 @@ pub(crate) fn corpus_for(
     }
 }
 
-pub(crate) fn select_engines(names: &[String]) -> Result<Vec<Box<dyn Engine>>, InputError> {
+/// The engines `--engine NAME` (repeatable) names; every built-in engine
+/// when none is named.
+pub fn select_engines(names: &[String]) -> Result<Vec<Box<dyn Engine>>, InputError> {
     if names.is_empty() {
         return Ok(builtin_engines());
     }
@@ -190,7 +192,8 @@ pub(crate) fn select_engines(names: &[String]) -> Result<Vec<Box<dyn Engine>>, I
         .collect()
 }
 
-pub(crate) fn select_suites(names: &[String]) -> Result<Vec<Suite>, InputError> {
+/// The suites `--suite NAME` (repeatable) names; every suite when none is.
+pub fn select_suites(names: &[String]) -> Result<Vec<Suite>, InputError> {
     if names.is_empty() {
         return Ok(Suite::ALL.to_vec());
     }
@@ -206,7 +209,9 @@ pub(crate) fn select_suites(names: &[String]) -> Result<Vec<Suite>, InputError> 
         .collect()
 }
 
-pub(crate) fn random_seed() -> u64 {
+/// A seed from the clock and the process id, for a run given none (it is
+/// printed, so the run can be repeated).
+pub fn random_seed() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);

@@ -6,14 +6,14 @@ use adcheck_engines::Engine;
 
 /// Every engine `--engine` accepts: the built-in ones and the adapters
 /// compiled in.
-pub(crate) fn known_engines() -> Vec<Box<dyn Engine>> {
+pub fn known_engines() -> Vec<Box<dyn Engine>> {
     let mut all = adcheck_engines::builtin_engines();
     all.extend(adcheck_adapters::engines());
     all
 }
 
 /// The engine called `name`, or a one-line error that lists the others.
-pub(crate) fn engine_named(name: &str) -> Result<Box<dyn Engine>, InputError> {
+pub fn engine_named(name: &str) -> Result<Box<dyn Engine>, InputError> {
     if let Some(engine) = known_engines().into_iter().find(|e| e.name() == name) {
         return Ok(engine);
     }

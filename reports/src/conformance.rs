@@ -34,7 +34,9 @@ pub struct ConformanceDocument<'a> {
     /// Where the replay files of the shrunk counterexamples are.
     pub failures_dir: &'a str,
     /// The command that checks this engine, to which `--replay FILE` is
-    /// added to replay one failure.
+    /// added to replay one failure; or, when it contains `{file}`, the
+    /// Markdown that says how to replay the failure saved at `{file}` (an
+    /// engine checked from its crate's own tests replays them there).
     pub engine_command: &'a str,
     /// The replayed corpus cases (for the findings on them).
     pub corpus: &'a [ReplayCase],
@@ -773,11 +775,16 @@ fn write_counterexample(
         _ => {}
     }
     let _ = writeln!(out, "- evidence: {}", cell(&case.evidence));
-    let _ = writeln!(
-        out,
-        "- replay: `{engine_command} --replay {failures_dir}/{}.json`\n",
-        case.id
-    );
+    let file = format!("{failures_dir}/{}.json", case.id);
+    let _ = if engine_command.contains("{file}") {
+        writeln!(
+            out,
+            "- replay: {}\n",
+            engine_command.replace("{file}", &file)
+        )
+    } else {
+        writeln!(out, "- replay: `{engine_command} --replay {file}`\n")
+    };
 }
 
 fn html_escape(s: &str) -> String {

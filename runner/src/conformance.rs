@@ -1,15 +1,13 @@
 //! `adcheck conformance`: every suite against one engine (built-in, an
 //! adapter, or a process), written up as a report (Markdown, HTML, CSV).
 
-use crate::inputs::{corpus_for, positive_seconds, random_seed, select_suites};
-use crate::verify::{execute, print_findings, print_totals, Keep};
 use crate::InputError;
+use adcheck_campaign::inputs::{corpus_for, positive_seconds, random_seed, select_suites};
+use adcheck_campaign::report::{folder_name, write_conformance, ReportContext};
+use adcheck_campaign::run::{execute, findings, totals, Keep, Replays};
 use adcheck_engines::Engine;
-use adcheck_oracle::Oracle;
 use adcheck_protocol::{split_command, ProcessEngine, ProcessOptions};
-use adcheck_reports::conformance::ConformanceDocument;
-use adcheck_suites::conformance::{ConformanceConfig, Suite};
-use adcheck_suites::examine::examine_catalogue;
+use adcheck_suites::conformance::ConformanceConfig;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -107,14 +105,14 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         ))
         .into());
     }
-    let deadline = crate::inputs::deadline(args.time_budget)?;
-    crate::inputs::check_cases_kept(args.cases)?;
-    let min_bits = crate::inputs::min_bits(args.min_bits)?;
+    let deadline = adcheck_campaign::inputs::deadline(args.time_budget)?;
+    adcheck_campaign::inputs::check_cases_kept(args.cases)?;
+    let min_bits = adcheck_campaign::inputs::min_bits(args.min_bits)?;
     let generator = args.generator.config()?;
     let mut suites = select_suites(&args.suites)?;
     let (engine, description): (Box<dyn Engine>, String) = match (&args.engine, &args.engine_cmd) {
         (Some(name), _) => {
-            let engine = crate::registry::engine_named(name)?;
+            let engine = adcheck_campaign::registry::engine_named(name)?;
             let what = if adcheck_engines::builtin_engines()
                 .iter()
                 .any(|e| e.name() == name)
@@ -172,21 +170,9 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         shrink_budget: args.shrink_budget,
         ..ConformanceConfig::default()
     };
-    let name = engine.name().to_string();
-    let file_name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("target/adcheck/conformance").join(file_name));
+    let mut out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("target/adcheck/conformance").join(folder_name(engine.name()))
+    });
     if args.replay.is_some() {
         // Beside, never over, the failures being replayed.
         out.push("replay");
@@ -200,12 +186,6 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
         min_bits,
         Keep::Everything,
     )?;
-    let catalogue = if suites.contains(&Suite::Catalogue) {
-        examine_catalogue(engine.as_ref(), &Oracle::new(config.oracle.clone()))
-    } else {
-        Vec::new()
-    };
-    let report = &finished.outcome.reports[0];
     let engine_command = match (&args.engine, &args.engine_cmd) {
         (Some(name), _) => format!("cargo xtask conformance --engine {name}"),
         (None, Some(line)) => format!("cargo xtask conformance --engine-cmd '{line}'"),
@@ -215,31 +195,29 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
     for s in &args.suites {
         command.push_str(&format!(" --suite {s}"));
     }
-    let failures_dir = out.join("failures").display().to_string();
-    let document = ConformanceDocument {
-        engine: &name,
-        description: &description,
-        command: &command,
-        seed,
-        cases: args.cases,
-        wall_seconds: finished.wall,
-        skipped_cases: finished.outcome.skipped,
-        report,
-        catalogue: &catalogue,
-        failures_dir: &failures_dir,
-        engine_command: &engine_command,
-        corpus: &config.corpus,
+    let context = ReportContext {
+        description,
+        engine_command: engine_command.clone(),
+        command,
     };
-    document.write(&out)?;
+    write_conformance(engine.as_ref(), &config, &finished, &context, &out)?;
     if !args.quiet {
         let replay = |_: &str| engine_command.clone();
-        let corpus = args
-            .corpus
-            .as_deref()
-            .unwrap_or(std::path::Path::new(crate::inputs::DEFAULT_CORPUS));
-        print_findings(&finished, &out, corpus, &replay, args.verbose);
+        let corpus = args.corpus.as_deref().unwrap_or(std::path::Path::new(
+            adcheck_campaign::inputs::DEFAULT_CORPUS,
+        ));
+        print!(
+            "{}",
+            findings(
+                &finished,
+                &out,
+                corpus,
+                Replays::Command(&replay),
+                args.verbose
+            )
+        );
     }
-    print_totals(&finished, &out);
+    eprintln!("{}", totals(&finished, &out));
     eprintln!(
         "report: {} (also conformance.html, conformance.csv)",
         out.join("conformance.md").display()
@@ -258,7 +236,7 @@ pub struct ServeArgs {
 /// Runs `serve`: the engine answers the protocol on standard input and
 /// output until its input ends.
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
-    let engine = crate::registry::engine_named(&args.engine)?;
+    let engine = adcheck_campaign::registry::engine_named(&args.engine)?;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     adcheck_protocol::serve(engine.as_ref(), stdin.lock(), stdout.lock())?;

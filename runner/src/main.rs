@@ -7,9 +7,7 @@
 mod conformance;
 mod exit;
 mod generator;
-mod inputs;
 mod mutants;
-mod registry;
 mod verify;
 
 use anyhow::Result;
@@ -56,16 +54,7 @@ enum ReportAction {
 }
 
 /// An error in what the user gave (flags, files): exit status 2.
-#[derive(Debug)]
-pub struct InputError(pub String);
-
-impl std::fmt::Display for InputError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for InputError {}
+pub use adcheck_campaign::InputError;
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {

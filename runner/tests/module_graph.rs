@@ -1,6 +1,7 @@
 //! Tidy: the modules of the `adcheck` binary import each other without a
-//! cycle (inputs and the engine registry below the commands; `verify`
-//! below `conformance`, which reuses its run and its printing).
+//! cycle (`verify` below `conformance`, which reuses its exit status; the
+//! inputs, the engine registry and the run itself are in the
+//! `adcheck-campaign` library).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -37,7 +38,7 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
 #[test]
 fn runner_modules_import_each_other_without_a_cycle() {
     let graph = imports();
-    assert!(graph.len() >= 6, "{graph:?}");
+    assert!(graph.len() >= 4, "{graph:?}");
     // Depth-first search; a module met again on the current path closes a cycle.
     fn visit(
         m: &str,
