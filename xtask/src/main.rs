@@ -150,6 +150,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if code != ExitCode::SUCCESS {
                 return Ok(code);
             }
+            // A crate outside the workspace checking its own engine with
+            // one `Check` (docs/plug-in.md), built into the workspace's
+            // target folder so it reuses the compiled dependencies.
+            let root = build::workspace_root()?;
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "test",
+                    "--manifest-path",
+                    "examples/plug-in-crate/Cargo.toml",
+                ])
+                .env("CARGO_TARGET_DIR", root.join("target"))
+                .current_dir(&root)
+                .status()
+                .context("running cargo")?;
+            if !status.success() {
+                return Ok(build::exit_code(status.code()));
+            }
             // The Python helper's own tests (standard library only).
             Ok(if python::helper_tests()? {
                 ExitCode::SUCCESS
