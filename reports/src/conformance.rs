@@ -4,8 +4,8 @@
 use crate::ReportError;
 use adcheck_engines::ProcessFault;
 use adcheck_suites::conformance::{
-    CaseId, ConformanceReport, Counterexample, FailMeaning, Outcome, Record, ReplayCase, Suite,
-    SummaryRow,
+    CaseId, Check, ConformanceReport, Counterexample, FailMeaning, Outcome, Record, ReplayCase,
+    Suite, SummaryRow,
 };
 use adcheck_suites::examine::{PitfallAnswer, PitfallOutcome};
 use std::fmt::Write as _;
@@ -350,7 +350,7 @@ impl ConformanceDocument<'_> {
                     .expect("a group has a member");
                 Finding {
                     operations,
-                    check: smallest.case.check.clone(),
+                    check: smallest.case.check,
                     program: one_line(&smallest.case.program_text),
                     point: smallest.case.point.clone(),
                     engine_value: smallest.entry.map(|e| e.got),
@@ -379,7 +379,7 @@ impl ConformanceDocument<'_> {
             }
             findings.push(Finding {
                 operations: operations(&case.program),
-                check: r.check.clone(),
+                check: r.check,
                 program: one_line(&case.program_text),
                 point: case.point.clone(),
                 engine_value: r.failed_entry.as_ref().map(|e| e.got),
@@ -404,7 +404,7 @@ impl ConformanceDocument<'_> {
             });
             findings.push(Finding {
                 operations: program.as_ref().map_or_else(String::new, operations),
-                check: "gradient".into(),
+                check: Check::Gradient,
                 program: one_line(&a.program),
                 point: a.point.clone(),
                 engine_value: k.and_then(|k| got.map(|g| g[k])),
@@ -529,7 +529,7 @@ impl ConformanceDocument<'_> {
             CaseId::Catalogue(name) => wrong.iter().any(|a| a.name == name),
             _ => false,
         };
-        if r.check == "expected" || of_a_wrong_pitfall {
+        if r.check == Check::Expected || of_a_wrong_pitfall {
             return FailKind::Catalogue;
         }
         if let Some(c) = self.counterexample_of(r) {
@@ -645,8 +645,8 @@ impl ConformanceDocument<'_> {
 pub struct Finding {
     /// The operations of the smallest program showing it, sorted.
     pub operations: String,
-    /// The check that failed (`jvp`, `vjp`, `hvp`, `primal`, `gradient`).
-    pub check: String,
+    /// The check that failed.
+    pub check: Check,
     /// The smallest program, its lines joined by `; `.
     pub program: String,
     /// The point.
@@ -713,7 +713,7 @@ fn kind_of(meaning: FailMeaning) -> FailKind {
 fn kind_of_counterexample(c: &Counterexample) -> FailKind {
     kind_of(
         c.meaning
-            .unwrap_or_else(|| FailMeaning::classify(&c.case.check, &c.case.evidence)),
+            .unwrap_or_else(|| FailMeaning::classify(c.case.check.name(), &c.case.evidence)),
     )
 }
 
@@ -765,11 +765,11 @@ fn write_counterexample(
     };
     let _ = writeln!(out, "```text\n{}```\n", case.program_text);
     let _ = writeln!(out, "- point: {}", vector(&case.point));
-    match case.check.as_str() {
-        "jvp" | "hvp" => {
+    match case.check {
+        Check::Jvp | Check::Hvp => {
             let _ = writeln!(out, "- direction v: {}", vector(&case.direction));
         }
-        "vjp" => {
+        Check::Vjp => {
             let _ = writeln!(out, "- cotangent u: {}", vector(&case.cotangent));
         }
         _ => {}
@@ -807,7 +807,7 @@ mod tests {
             suite: Suite::Generated,
             family: "hyperbolic".into(),
             engine: "planted".into(),
-            check: "jvp".into(),
+            check: Check::Jvp,
             verdict: Outcome::Fail,
             meaning: Some(FailMeaning::Wrong),
             bits: Some(5.0),
@@ -825,7 +825,7 @@ mod tests {
             case: ReplayCase {
                 id: id.into(),
                 engine: "planted".into(),
-                check: "jvp".into(),
+                check: Check::Jvp,
                 family: "hyperbolic".into(),
                 program_text: program.to_string(),
                 program: program.clone(),
@@ -905,7 +905,7 @@ mod tests {
         let mut record = report.records[0].clone();
         record.case = "corpus-composed-hvp".into();
         record.suite = Suite::Corpus;
-        record.check = "hvp".into();
+        record.check = Check::Hvp;
         record.failed_entry = Some(FailedEntry {
             expected: 0.27,
             got: 0.0,
@@ -921,7 +921,7 @@ mod tests {
         assert_eq!(
             (
                 f.operations.as_str(),
-                f.check.as_str(),
+                f.check.name(),
                 f.engine_value,
                 f.exact_value
             ),

@@ -144,7 +144,12 @@ impl CsvFile {
 
     fn write_timing(&mut self, r: &Record) -> Result<(), ReportError> {
         self.writer
-            .write_record([&r.case, &r.engine, &r.check, &format!("{:.9}", r.seconds)])
+            .write_record([
+                r.case.as_str(),
+                r.engine.as_str(),
+                r.check.name(),
+                &format!("{:.9}", r.seconds),
+            ])
             .map_err(|e| self.csv_error(e))
     }
 
@@ -573,7 +578,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Summary, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use adcheck_suites::conformance::Suite;
+    use adcheck_suites::conformance::{Check, Suite};
 
     fn record(verdict: Outcome, meaning: Option<FailMeaning>, reason: &str) -> Record {
         Record {
@@ -581,7 +586,7 @@ mod tests {
             suite: Suite::Generated,
             family: "kinks".into(),
             engine: "planted".into(),
-            check: "jvp".into(),
+            check: Check::Jvp,
             verdict,
             meaning,
             bits: Some(40.5),

@@ -40,7 +40,7 @@ fn verdicts(records: &[Record]) -> Vec<(String, String, String, String, String)>
         .map(|r| {
             (
                 r.case.clone(),
-                r.check.clone(),
+                r.check.name().to_string(),
                 r.verdict.name().to_string(),
                 format!("{:?}", r.meaning),
                 r.reason.clone(),

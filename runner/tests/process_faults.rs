@@ -32,7 +32,7 @@ type Keyed = BTreeMap<(String, String), Record>;
 fn keyed(records: Vec<Record>) -> Keyed {
     records
         .into_iter()
-        .map(|r| ((r.case.clone(), r.check.clone()), r))
+        .map(|r| ((r.case.clone(), r.check.name().to_string()), r))
         .collect()
 }
 

@@ -192,6 +192,120 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// What a record checked: the primal outputs, a derivative quantity, a
+/// consistency property, or a catalogue case's declared expectation.
+/// Written as its name (`primal`, `jvp`, `vjp`, `gradient`, `jacobian`,
+/// `hvp`, a property's name, `expected`) in `cases.csv` and replay files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Check {
+    /// The primal outputs, judged beside the first quantity.
+    Primal,
+    /// J·v.
+    Jvp,
+    /// uᵀJ.
+    Vjp,
+    /// ∇f.
+    Gradient,
+    /// J.
+    Jacobian,
+    /// H·v.
+    Hvp,
+    /// A consistency property.
+    Property(Property),
+    /// A catalogue case's declared gradient or convention.
+    Expected,
+}
+
+impl Check {
+    /// Every check but the properties, in a fixed order.
+    const PLAIN: [Check; 7] = [
+        Check::Primal,
+        Check::Jvp,
+        Check::Vjp,
+        Check::Gradient,
+        Check::Jacobian,
+        Check::Hvp,
+        Check::Expected,
+    ];
+
+    /// The check of an oracle quantity.
+    pub fn of(quantity: &Quantity) -> Check {
+        match quantity {
+            Quantity::Jvp(_) => Check::Jvp,
+            Quantity::Vjp(_) => Check::Vjp,
+            Quantity::Gradient => Check::Gradient,
+            Quantity::Jacobian => Check::Jacobian,
+            Quantity::Hvp(_) => Check::Hvp,
+        }
+    }
+
+    /// The name written in `cases.csv` and replay files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::Primal => "primal",
+            Check::Jvp => "jvp",
+            Check::Vjp => "vjp",
+            Check::Gradient => "gradient",
+            Check::Jacobian => "jacobian",
+            Check::Hvp => "hvp",
+            Check::Property(p) => p.name(),
+            Check::Expected => "expected",
+        }
+    }
+
+    /// The check called `name`.
+    pub fn from_name(name: &str) -> Option<Check> {
+        Check::PLAIN
+            .into_iter()
+            .chain(Property::ALL.map(Check::Property))
+            .find(|c| c.name() == name)
+    }
+
+    /// The checks a replay file may name: the primal, the quantities but
+    /// the Jacobian, and the properties.
+    pub fn replayable() -> Vec<Check> {
+        [
+            Check::Jvp,
+            Check::Vjp,
+            Check::Gradient,
+            Check::Hvp,
+            Check::Primal,
+        ]
+        .into_iter()
+        .chain(Property::ALL.map(Check::Property))
+        .collect()
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Check {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Check, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Check::from_name(&name).ok_or_else(|| {
+            let known: Vec<&str> = Check::PLAIN
+                .into_iter()
+                .chain(Property::ALL.map(Check::Property))
+                .map(Check::name)
+                .collect();
+            serde::de::Error::custom(format!(
+                "unknown check `{name}` (known: {})",
+                known.join(", ")
+            ))
+        })
+    }
+}
+
 /// The outcome of one check of one engine on one case.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
@@ -203,9 +317,8 @@ pub struct Record {
     pub family: String,
     /// The engine.
     pub engine: String,
-    /// What was checked: a quantity (`jvp`, `vjp`, `gradient`, `hvp`), the
-    /// `primal` outputs, a property, or `expected` (a catalogue expectation).
-    pub check: String,
+    /// What was checked.
+    pub check: Check,
     /// Pass, convention, fail or inconclusive.
     pub verdict: Outcome,
     /// What a failure means (empty unless the verdict is `fail`).
@@ -359,7 +472,7 @@ impl Record {
     pub fn fail_meaning(&self) -> Option<FailMeaning> {
         (self.verdict == Outcome::Fail).then(|| {
             self.meaning
-                .unwrap_or_else(|| FailMeaning::classify(&self.check, &self.reason))
+                .unwrap_or_else(|| FailMeaning::classify(self.check.name(), &self.reason))
         })
     }
 }
@@ -372,7 +485,7 @@ pub struct ReplayCase {
     /// The engine that failed it.
     pub engine: String,
     /// What failed (as in [`Record::check`]).
-    pub check: String,
+    pub check: Check,
     /// The family.
     pub family: String,
     /// The program (JSON form).
@@ -396,24 +509,17 @@ pub struct ReplayCase {
 }
 
 impl ReplayCase {
-    /// The checks a replay file may name: the oracle's quantities, the
-    /// primal and the consistency properties.
-    pub fn replayable_checks() -> Vec<&'static str> {
-        let mut checks = vec!["jvp", "vjp", "gradient", "hvp", "primal"];
-        checks.extend(Property::ALL.iter().map(|p| p.name()));
-        checks
-    }
-
     /// Why replaying this case would check nothing, if it would not: a
     /// check that is never replayed, or a point, direction or cotangent
     /// whose length does not fit the program.
     pub fn validate(&self) -> Result<(), String> {
-        let checks = Self::replayable_checks();
-        if !checks.contains(&self.check.as_str()) {
+        let checks = Check::replayable();
+        if !checks.contains(&self.check) {
+            let names: Vec<&str> = checks.iter().map(|c| c.name()).collect();
             return Err(format!(
                 "check `{}` cannot be replayed (replayable: {})",
                 self.check,
-                checks.join(", ")
+                names.join(", ")
             ));
         }
         let (n, m) = (self.program.n_inputs(), self.program.n_outputs());
@@ -548,7 +654,7 @@ impl Summarizer {
                 CaseId::Catalogue(name) => name.to_string(),
                 other => other.to_string(),
             },
-            Suite::Properties => r.check.clone(),
+            Suite::Properties => r.check.name().to_string(),
             _ => r.family.clone(),
         };
         let e = self
@@ -613,7 +719,7 @@ pub struct Prepared {
     /// The catalogue case, if any.
     pub pitfall: Option<Pitfall>,
     /// Only this check (a replayed case), or all.
-    pub only_check: Option<String>,
+    pub only_check: Option<Check>,
 }
 
 /// The quantities checked on a case.
@@ -705,11 +811,11 @@ pub fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> P
         references: references(
             oracle,
             &case,
-            &match replay.check.as_str() {
-                "gradient" => vec![Quantity::Gradient],
-                "jvp" | "primal" => vec![Quantity::Jvp(case.direction.clone())],
-                "vjp" => vec![Quantity::Vjp(case.cotangent.clone())],
-                "hvp" if with_hvp && case.program.n_outputs() == 1 => {
+            &match replay.check {
+                Check::Gradient => vec![Quantity::Gradient],
+                Check::Jvp | Check::Primal => vec![Quantity::Jvp(case.direction.clone())],
+                Check::Vjp => vec![Quantity::Vjp(case.cotangent.clone())],
+                Check::Hvp if with_hvp && case.program.n_outputs() == 1 => {
                     vec![Quantity::Hvp(case.direction.clone())]
                 }
                 _ => Vec::new(),
@@ -718,7 +824,7 @@ pub fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> P
         case,
         index: replay.index,
         pitfall: None,
-        only_check: Some(replay.check.clone()),
+        only_check: Some(replay.check),
     }
 }
 
@@ -959,20 +1065,17 @@ pub fn judge(
     let mut records: Vec<Record> = Vec::new();
     let case = &prepared.case;
     let (p, x) = (&case.program, &case.point);
-    let wanted = |check: &str| prepared.only_check.as_deref().is_none_or(|c| c == check);
-    let suite = |check: &str| {
-        if Property::ALL.iter().any(|p| p.name() == check) {
-            Suite::Properties
-        } else {
-            prepared.suite
-        }
+    let wanted = |check: Check| prepared.only_check.is_none_or(|c| c == check);
+    let suite = |check: Check| match check {
+        Check::Property(_) => Suite::Properties,
+        _ => prepared.suite,
     };
-    let record = |check: &str, folded: Folded, seconds| Record {
+    let record = |check: Check, folded: Folded, seconds| Record {
         case: prepared.id.clone(),
         suite: suite(check),
         family: prepared.family.clone(),
         engine: engine.name().to_string(),
-        check: check.to_string(),
+        check,
         verdict: folded.verdict,
         meaning: folded.meaning,
         bits: folded.bits,
@@ -984,7 +1087,7 @@ pub fn judge(
     // A check the guard did not run; the first of them carries the fault
     // that stopped the case when no record does (a property may have met
     // it in a call whose result it ignores).
-    let not_run = |check: &str, records: &[Record]| {
+    let not_run = |check: Check, records: &[Record]| {
         let recorded = records
             .iter()
             .any(|r| r.verdict == Outcome::Fail && is_process_fault(&r.reason));
@@ -996,13 +1099,14 @@ pub fn judge(
     };
     let mut primal_error: Option<String> = None;
     for reference in &prepared.references {
-        let check = reference.quantity.name();
+        let check = Check::of(&reference.quantity);
         if matches!(reference.quantity, Quantity::Hvp(_)) && !engine.capabilities().hvp {
             continue;
         }
         let want_quantity = wanted(check);
         // The primal, once per case, from the first quantity answered.
-        let want_primal = wanted("primal") && !records.iter().any(|r| r.check == "primal");
+        let want_primal =
+            wanted(Check::Primal) && !records.iter().any(|r| r.check == Check::Primal);
         if !want_quantity && !want_primal {
             continue;
         }
@@ -1048,7 +1152,7 @@ pub fn judge(
                 Ok(verdicts) => fold(&verdicts),
                 Err(e) => Folded::fail(FailMeaning::Fault, format!("malformed primal: {e}")),
             };
-            records.push(record("primal", folded, 0.0));
+            records.push(record(Check::Primal, folded, 0.0));
         }
         if let (true, Err(e)) = (want_primal, &answer) {
             if !is_not_run(e) && !is_process_fault(e) && primal_error.is_none() {
@@ -1059,12 +1163,16 @@ pub fn judge(
     // When every answer was an error the engine reported, the primal row
     // is that error (a process fault is recorded once, on the quantity).
     if let Some(e) = primal_error {
-        if !records.iter().any(|r| r.check == "primal") {
-            records.push(record("primal", Folded::fail(FailMeaning::Fault, e), 0.0));
+        if !records.iter().any(|r| r.check == Check::Primal) {
+            records.push(record(
+                Check::Primal,
+                Folded::fail(FailMeaning::Fault, e),
+                0.0,
+            ));
         }
     }
     if let (Some(_), Some(_)) = (&prepared.pitfall, guard.stopped()) {
-        records.push(not_run("expected", &records));
+        records.push(not_run(Check::Expected, &records));
     } else if let Some(pitfall) = &prepared.pitfall {
         let start = Instant::now();
         let answer = call(|| engine.gradient(p, x));
@@ -1078,24 +1186,25 @@ pub fn judge(
                     .find(|r| r.quantity == Quantity::Gradient)
                     .and_then(|r| oracle.judge(r, &got.derivative).ok());
                 let folded = expectation(pitfall, &got.derivative, verdicts.as_deref());
-                record("expected", folded, seconds)
+                record(Check::Expected, folded, seconds)
             }
-            Err(e) if is_not_run(&e) => not_run("expected", &records),
-            Err(e) => record("expected", Folded::fail(FailMeaning::Fault, e), seconds),
+            Err(e) if is_not_run(&e) => not_run(Check::Expected, &records),
+            Err(e) => record(
+                Check::Expected,
+                Folded::fail(FailMeaning::Fault, e),
+                seconds,
+            ),
         };
         records.push(expected);
     }
-    let replayed_property = prepared
-        .only_check
-        .as_deref()
-        .is_some_and(|c| Property::ALL.iter().any(|p| p.name() == c));
+    let replayed_property = matches!(prepared.only_check, Some(Check::Property(_)));
     if (properties_too && prepared.suite == Suite::Generated) || replayed_property {
         for property in Property::ALL {
-            if !wanted(property.name()) {
+            if !wanted(Check::Property(property)) {
                 continue;
             }
             if guard.stopped().is_some() {
-                records.push(not_run(property.name(), &records));
+                records.push(not_run(Check::Property(property), &records));
                 continue;
             }
             let start = Instant::now();
@@ -1106,7 +1215,7 @@ pub fn judge(
             let seconds = start.elapsed().as_secs_f64();
             let folded = match outcome {
                 PropertyOutcome::Faulted(why) if is_not_run(&why) => {
-                    records.push(not_run(property.name(), &records));
+                    records.push(not_run(Check::Property(property), &records));
                     continue;
                 }
                 PropertyOutcome::Holds => Folded::pass(),
@@ -1117,7 +1226,7 @@ pub fn judge(
                 PropertyOutcome::ZeroSeedTimesInfinity(why) => Folded::convention(why),
                 PropertyOutcome::NotApplicable(_) => continue,
             };
-            records.push(record(property.name(), folded, seconds));
+            records.push(record(Check::Property(property), folded, seconds));
         }
     }
     records
@@ -1128,7 +1237,7 @@ fn failing_record(
     engine: &dyn Engine,
     oracle: &Oracle,
     case: &GeneratedCase,
-    check: &str,
+    check: Check,
     with_hvp: bool,
 ) -> Option<Record> {
     let prepared = Prepared {
@@ -1137,14 +1246,14 @@ fn failing_record(
         family: String::new(),
         references: references(oracle, case, &quantities(case, with_hvp))
             .into_iter()
-            .filter(|r| r.quantity.name() == check || check == "primal")
+            .filter(|r| Check::of(&r.quantity) == check || check == Check::Primal)
             .collect(),
         case: case.clone(),
         index: None,
         pitfall: None,
-        only_check: Some(check.to_string()),
+        only_check: Some(check),
     };
-    let properties_too = Property::ALL.iter().any(|p| p.name() == check);
+    let properties_too = matches!(check, Check::Property(_));
     judge(engine, &prepared, oracle, properties_too)
         .into_iter()
         .find(|r| r.check == check && r.verdict == Outcome::Fail)
@@ -1209,7 +1318,7 @@ pub fn shrink_failure(
                 return false;
             }
             judged += 1;
-            let Some(r) = failing_record(engine, oracle, c, &failed.check, with_hvp) else {
+            let Some(r) = failing_record(engine, oracle, c, failed.check, with_hvp) else {
                 return false;
             };
             if is_process_fault(&r.reason) {
@@ -1249,7 +1358,7 @@ pub fn shrink_failure(
                 failed.check
             ),
             engine: engine.name().to_string(),
-            check: failed.check.clone(),
+            check: failed.check,
             family: failed.family.clone(),
             program_text: small.program.to_string(),
             program: small.program,
@@ -1575,7 +1684,7 @@ pub struct Kill {
     /// The case.
     pub case: String,
     /// The check that failed.
-    pub check: String,
+    pub check: Check,
     /// The evidence.
     pub reason: String,
     /// Cases checked up to and including this one, in the suite order
@@ -1657,7 +1766,7 @@ pub fn hunt(engine: &dyn Engine, config: &ConformanceConfig) -> HuntOutcome {
                 let k = Kill {
                     suite: failed.suite,
                     case: failed.case.clone(),
-                    check: failed.check.clone(),
+                    check: failed.check,
                     reason: failed.reason.clone(),
                     cases_checked: index + 1,
                     seconds: start.elapsed().as_secs_f64(),
@@ -1698,5 +1807,45 @@ mod tests {
         assert_eq!(CaseId::Generated(7).to_string(), "gen-7");
         // A malformed index is not a generated case.
         assert_eq!(CaseId::parse("gen-x"), CaseId::Other("gen-x"));
+    }
+
+    #[test]
+    fn checks_are_written_as_the_words_cases_csv_always_had() {
+        let words = [
+            (Check::Primal, "primal"),
+            (Check::Jvp, "jvp"),
+            (Check::Vjp, "vjp"),
+            (Check::Gradient, "gradient"),
+            (Check::Jacobian, "jacobian"),
+            (Check::Hvp, "hvp"),
+            (Check::Expected, "expected"),
+            (Check::Property(Property::DotProduct), "dot_product"),
+            (
+                Check::Property(Property::ForwardReverseJacobian),
+                "forward_reverse_jacobian",
+            ),
+        ];
+        for (check, word) in words {
+            assert_eq!(check.name(), word);
+            assert_eq!(
+                serde_json::to_string(&check).unwrap(),
+                format!("\"{word}\"")
+            );
+            assert_eq!(
+                serde_json::from_str::<Check>(&format!("\"{word}\"")).unwrap(),
+                check
+            );
+        }
+        for p in Property::ALL {
+            assert_eq!(Check::from_name(p.name()), Some(Check::Property(p)));
+        }
+        let unknown = serde_json::from_str::<Check>("\"jvpp\"").unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown check `jvpp`"),
+            "{unknown}"
+        );
+        // The Jacobian and the catalogue's expectation are never replayed.
+        assert!(!Check::replayable().contains(&Check::Jacobian));
+        assert!(!Check::replayable().contains(&Check::Expected));
     }
 }
