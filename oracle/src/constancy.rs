@@ -24,11 +24,14 @@ use std::cmp::Ordering;
 
 /// Which nodes of `order` (in evaluation order) are constant near the point,
 /// given their exact values there (`value`, `None` for a node not
-/// evaluated). Indexed by node id, `graph.len()` long.
+/// evaluated) and how many program values each node stands for (`values`:
+/// identical expressions written twice share a node). Indexed by node id,
+/// `graph.len()` long.
 pub(crate) fn locally_constant<'v>(
     graph: &Graph,
     order: &[NodeId],
     value: impl Fn(NodeId) -> Option<&'v Float>,
+    values: &[u32],
 ) -> Vec<bool> {
     let mut steady = vec![false; graph.len()];
     let mut constant = vec![false; graph.len()];
@@ -59,10 +62,17 @@ pub(crate) fn locally_constant<'v>(
             {
                 (true, true)
             }
-            // x − x is 0 wherever x is finite. (Not x / x nor atan2(x, x):
-            // an engine's partials of those, 1/x and −x/x², overflow at
-            // tiny x, which the range analysis must still see.)
-            Node::Binary(BinaryOp::Sub, a, b) if a == b => (true, true),
+            // x − x of one program value is 0 wherever x is finite. (Not
+            // of two values that are the same expression written twice,
+            // cbrt x − cbrt x: an AD engine differentiates each on its own,
+            // and no local rule of its sees that they cancel. Not x / x nor
+            // atan2(x, x): an engine's partials of those, 1/x and −x/x²,
+            // overflow at tiny x, which the range analysis must still see.)
+            Node::Binary(BinaryOp::Sub, a, b)
+                if a == b && values.get(*a as usize).is_some_and(|&k| k <= 1) =>
+            {
+                (true, true)
+            }
             Node::Binary(op @ (BinaryOp::Min | BinaryOp::Max), a, b) => match order_of(*a, *b) {
                 Some(ordering) => {
                     let first = (ordering == Ordering::Less) == (*op == BinaryOp::Min);
@@ -149,9 +159,16 @@ mod tests {
         let plan = graph.plan(&ids);
         let inputs: Vec<Mp> = x.iter().map(|&v| Mp::from_f64(v)).collect();
         let values = graph.evaluate(&plan, &inputs);
-        let mask = locally_constant(&graph, plan.nodes(), |id| {
-            values[id as usize].as_ref().map(Mp::float)
-        });
+        let mut shared = vec![0u32; graph.len()];
+        for &id in &ids {
+            shared[id as usize] += 1;
+        }
+        let mask = locally_constant(
+            &graph,
+            plan.nodes(),
+            |id| values[id as usize].as_ref().map(Mp::float),
+            &shared,
+        );
         ids.iter().map(|&id| mask[id as usize]).collect()
     }
 
@@ -198,6 +215,9 @@ mod tests {
             constant_values(text, &[-2.0]),
             [false, false, true, true, false]
         );
+        // The same expression written twice is two values to an engine.
+        let twice = "input x\na = cbrt x\nb = cbrt x\nd = sub a b\nr = sqrt d\noutput r";
+        assert_eq!(constant_values(twice, &[-1.0]), [false; 5]);
     }
 
     #[test]

@@ -1101,9 +1101,16 @@ impl Oracle {
 
         // Values constant near the point (relu of a negative value, a branch
         // not taken, x⁰, and what only they reach) have derivative 0.
-        let constant = constancy::locally_constant(&graph, all_values.nodes(), |id| {
-            values_mp[id as usize].as_ref().map(|v| v.0.float())
-        });
+        let mut shared = vec![0u32; graph.len()];
+        for &id in &value_nodes {
+            shared[id as usize] += 1;
+        }
+        let constant = constancy::locally_constant(
+            &graph,
+            all_values.nodes(),
+            |id| values_mp[id as usize].as_ref().map(|v| v.0.float()),
+            &shared,
+        );
         graph.set_locally_constant(constant);
 
         // Intermediates at singular points of their operations (constant
