@@ -9,7 +9,7 @@ repository as it is).
 
 The derivative at kinks and domain edges follows adcheck's declared
 conventions (engines/src/conventions.rs, PyTorch's and JAX's choices), and
-so does the rule that an exactly zero tangent or adjoint contributes zero
+so does the rule that an exactly zero tangent, adjoint or partial contributes zero
 even through an infinite partial.
 
 Check it with
@@ -356,6 +356,10 @@ def tape_vjp(program, x, u):
         elif op == "powi":
             value, d = powi_with_partial(a[0], instr.exponent)
             partials = (d,)
+        elif op in ("sub", "div") and args[0] == args[1]:
+            # x − x and x / x of one value are constants (0, and 1 where
+            # x ≠ 0): their partials would cancel only up to rounding.
+            value, partials = binary_with_partials(op, a[0], a[1])[0], ()
         elif op in adcheck_engine.BINARY:
             value, da, db = binary_with_partials(op, a[0], a[1])
             partials = (da, db)
@@ -366,7 +370,10 @@ def tape_vjp(program, x, u):
             value = a[2] if taken else a[3]
             partials = (0.0, 0.0, 1.0 if taken else 0.0, 0.0 if taken else 1.0)
         values.append(value)
-        parents.append(tuple(zip(args, partials)))
+        # An exactly zero partial carries nothing (relu′ of a negative
+        # value, x⁰, the branch not taken): left out, it cannot turn an
+        # infinite adjoint into NaN through 0·∞.
+        parents.append(tuple((i, d) for i, d in zip(args, partials) if d != 0.0))
     adjoint = [0.0] * len(values)
     for i, w in zip(program.outputs, u):
         adjoint[i] += w
