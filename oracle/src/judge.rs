@@ -358,10 +358,12 @@ impl Judging<'_> {
                     self.evidence(gate)
                 ))
             }
-            None if reference.extreme_values => return ill(format!(
+            None if reference.extreme_values => {
+                return ill(format!(
                 "program values beyond 2^±400: products of partials leave f64's normal range; {}",
                 self.evidence(gate)
-            )),
+            ))
+            }
             _ => {}
         }
         if !entry.conditioning.is_finite() || entry.conditioning > entry.magnitude {

@@ -197,6 +197,7 @@ mod judge;
 mod logged;
 mod mp;
 mod range;
+mod reference;
 #[cfg(feature = "symbolica")]
 pub mod third;
 mod verdict;
@@ -783,14 +784,14 @@ fn bits_lost(got: f64, exact: &Float) -> f64 {
 
 /// One comparison of the two references: `Σ aᵢ·FDᵢ ≈ Σ bₖ·exactₖ`, which
 /// backs the entries `k` it involves.
-struct Check {
+struct FdCheck {
     fd_weights: Vec<(usize, f64)>,
     entry_weights: Vec<(usize, f64)>,
 }
 
 /// The symbolic side of a quantity: the entries' nodes, and how finite
 /// differences of `fd_of` along `fd_direction` check them.
-struct Plan2 {
+struct SymbolicPlan {
     roots: Vec<NodeId>,
     /// Per root of H·v, the Hessian entries and coefficients whose magnitudes
     /// add up to the root's: the combination can fold to an exact constant
@@ -799,7 +800,7 @@ struct Plan2 {
     terms: Vec<Vec<(NodeId, f64)>>,
     fd_of: Vec<NodeId>,
     fd_direction: Vec<f64>,
-    checks: Vec<Check>,
+    checks: Vec<FdCheck>,
 }
 
 fn unit_vector(graph: &mut Graph, n: usize, j: usize) -> Vec<NodeId> {
@@ -841,7 +842,7 @@ const PER_INPUT_LIMIT: usize = 16;
 /// (gradient, `uᵀJ`, Jacobian), the checks of each input's entries along
 /// that input's axis: `(input, checks)`, with the finite differences of the
 /// outputs weighted as the entries are. Empty for the others.
-fn per_input_checks(quantity: &Quantity, n: usize, m: usize) -> Vec<(usize, Vec<Check>)> {
+fn per_input_checks(quantity: &Quantity, n: usize, m: usize) -> Vec<(usize, Vec<FdCheck>)> {
     let weights: Vec<(usize, f64)> = match quantity {
         Quantity::Vjp(u) => u.iter().copied().enumerate().collect(),
         Quantity::Gradient => vec![(0, 1.0)],
@@ -849,7 +850,7 @@ fn per_input_checks(quantity: &Quantity, n: usize, m: usize) -> Vec<(usize, Vec<
             return (0..n)
                 .map(|j| {
                     let checks = (0..m)
-                        .map(|i| Check {
+                        .map(|i| FdCheck {
                             fd_weights: vec![(i, 1.0)],
                             entry_weights: vec![(i * n + j, 1.0)],
                         })
@@ -864,7 +865,7 @@ fn per_input_checks(quantity: &Quantity, n: usize, m: usize) -> Vec<(usize, Vec<
         .map(|j| {
             (
                 j,
-                vec![Check {
+                vec![FdCheck {
                     fd_weights: weights.clone(),
                     entry_weights: vec![(j, 1.0)],
                 }],
@@ -873,9 +874,9 @@ fn per_input_checks(quantity: &Quantity, n: usize, m: usize) -> Vec<(usize, Vec<
         .collect()
 }
 
-fn per_entry_checks(count: usize) -> Vec<Check> {
+fn per_entry_checks(count: usize) -> Vec<FdCheck> {
     (0..count)
-        .map(|k| Check {
+        .map(|k| FdCheck {
             fd_weights: vec![(k, 1.0)],
             entry_weights: vec![(k, 1.0)],
         })
@@ -948,12 +949,12 @@ impl Oracle {
         outputs: &[NodeId],
         x: &[f64],
         quantity: &Quantity,
-    ) -> Plan2 {
+    ) -> SymbolicPlan {
         let (n, m) = (x.len(), outputs.len());
         match quantity {
             Quantity::Jvp(v) => {
                 let t: Vec<NodeId> = v.iter().map(|&c| graph.constant(c)).collect();
-                Plan2 {
+                SymbolicPlan {
                     terms: vec![Vec::new(); m],
                     roots: graph.derivative(outputs, &t),
                     fd_of: outputs.to_vec(),
@@ -968,7 +969,7 @@ impl Oracle {
                     .collect();
                 let t: Vec<NodeId> = v.iter().map(|&c| graph.constant(c)).collect();
                 let hessian_columns = jacobian_columns(graph, &gradient, n);
-                Plan2 {
+                SymbolicPlan {
                     terms: (0..n)
                         .map(|k| (0..n).map(|j| (hessian_columns[j][k], v[j])).collect())
                         .collect(),
@@ -998,7 +999,7 @@ impl Oracle {
                     })
                     .collect();
                 let w = self.direction(x);
-                Plan2 {
+                SymbolicPlan {
                     roots,
                     terms: (0..n)
                         .map(|j| {
@@ -1009,7 +1010,7 @@ impl Oracle {
                         })
                         .collect(),
                     fd_of: outputs.to_vec(),
-                    checks: vec![Check {
+                    checks: vec![FdCheck {
                         fd_weights: u.iter().copied().enumerate().collect(),
                         entry_weights: w.iter().copied().enumerate().collect(),
                     }],
@@ -1022,12 +1023,12 @@ impl Oracle {
                     .flat_map(|i| columns.iter().map(move |c| c[i]))
                     .collect();
                 let w = self.direction(x);
-                Plan2 {
+                SymbolicPlan {
                     terms: vec![Vec::new(); m * n],
                     roots,
                     fd_of: outputs.to_vec(),
                     checks: (0..m)
-                        .map(|i| Check {
+                        .map(|i| FdCheck {
                             fd_weights: vec![(i, 1.0)],
                             entry_weights: (0..n).map(|j| (i * n + j, w[j])).collect(),
                         })
@@ -1035,488 +1036,6 @@ impl Oracle {
                     fd_direction: w,
                 }
             }
-        }
-    }
-
-    fn reference_at_precision(&self, p: &Program, x: &[f64], quantity: &Quantity) -> Reference {
-        let prec = self.config.precision;
-        let mut graph = Graph::new();
-        let value_nodes = graph.add_program(p);
-        let outputs: Vec<NodeId> = p
-            .outputs()
-            .iter()
-            .map(|&o| value_nodes[o as usize])
-            .collect();
-        let x_mp: Vec<Mp> = x.iter().map(|&v| Mp::from_f64(v)).collect();
-
-        // The primal along the f64 path and the exact path; conditioning.
-        let all_values = graph.plan(&value_nodes);
-        let x64: Vec<Logged<f64>> = x.iter().map(|&v| Logged(v)).collect();
-        let (values64, log64) = with_branch_log(|| graph.evaluate(&all_values, &x64));
-        let x_logged: Vec<Logged<Mp>> = x_mp.iter().cloned().map(Logged).collect();
-        let (values_mp, log_mp) = with_branch_log(|| graph.evaluate(&all_values, &x_logged));
-        let mut lost_bits = 0.0f64;
-        for &id in &value_nodes {
-            if let (Some(a), Some(b)) = (&values64[id as usize], &values_mp[id as usize]) {
-                let exact = &(b.0).0;
-                if exact.is_finite() {
-                    lost_bits = lost_bits.max(bits_lost(a.0, exact));
-                }
-            }
-        }
-        let extreme = |v: f64| {
-            v.is_finite() && v != 0.0 && !(2f64.powi(-400)..=2f64.powi(400)).contains(&v.abs())
-        };
-        let extreme_values = p.has_extreme_scales(x)
-            || value_nodes.iter().any(|&id| {
-                values64[id as usize].as_ref().is_some_and(|v| extreme(v.0))
-                    || values_mp[id as usize]
-                        .as_ref()
-                        .is_some_and(|v| extreme(v.to_f64()))
-            });
-        let output_value = |values: &[Option<Logged<Mp>>], o: NodeId| {
-            values[o as usize].as_ref().map_or(f64::NAN, |v| v.to_f64())
-        };
-        let primal: Vec<f64> = outputs
-            .iter()
-            .map(|&o| output_value(&values_mp, o))
-            .collect();
-        let primal_exact: Vec<Float> = outputs
-            .iter()
-            .map(|&o| {
-                values_mp[o as usize]
-                    .as_ref()
-                    .map_or_else(|| Mp::nan().0, |v| (v.0).0.clone())
-            })
-            .collect();
-        let primal_f64: Vec<f64> = outputs
-            .iter()
-            .map(|&o| values64[o as usize].as_ref().map_or(f64::NAN, |v| v.0))
-            .collect();
-        let primal_finite = primal.iter().all(|v| v.is_finite())
-            && outputs.iter().all(|&o| {
-                values64[o as usize]
-                    .as_ref()
-                    .is_some_and(|v| v.0.is_finite())
-            });
-
-        // Values constant near the point (relu of a negative value, a branch
-        // not taken, x⁰, and what only they reach) have derivative 0.
-        let mut shared = vec![0u32; graph.len()];
-        for &id in &value_nodes {
-            shared[id as usize] += 1;
-        }
-        let constant = constancy::locally_constant(
-            &graph,
-            all_values.nodes(),
-            |id| values_mp[id as usize].as_ref().map(|v| v.0.float()),
-            &shared,
-        );
-        graph.set_locally_constant(constant);
-
-        // Intermediates at singular points of their operations (constant
-        // ones, which no input reaches or which are constant near the
-        // point, are never differentiated).
-        let depends = graph.depends_on_inputs();
-        let used: Vec<NodeId> = graph
-            .plan(&outputs)
-            .nodes()
-            .iter()
-            .copied()
-            .filter(|&id| {
-                !matches!(graph.node(id), Node::Input(_) | Node::Const(_))
-                    && depends[id as usize]
-                    && !graph.is_locally_constant(id)
-            })
-            .collect();
-        let mut ones = Vec::new();
-        let sensitivities: Vec<NodeId> = used
-            .iter()
-            .map(|&id| graph.local_sensitivity(id, &mut ones))
-            .collect();
-        // A value constant near the point whose rule is not finite there:
-        // where an engine's NaN comes from.
-        let frozen: Vec<(usize, NodeId)> = value_nodes
-            .iter()
-            .enumerate()
-            .filter(|&(_, &id)| {
-                graph.is_locally_constant(id)
-                    && depends[id as usize]
-                    && !matches!(graph.node(id), Node::Input(_) | Node::Const(_))
-            })
-            .map(|(i, &id)| (i, id))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|(i, id)| (i, graph.local_sensitivity(id, &mut ones)))
-            .collect();
-        let mut sensitivity_roots = sensitivities.clone();
-        sensitivity_roots.extend(frozen.iter().map(|&(_, s)| s));
-        let sensitivity_plan = graph.plan(&sensitivity_roots);
-        let sensitivity_values = graph.evaluate(&sensitivity_plan, &x_mp);
-        // The f64 path can meet a singular point the exact path does not (an
-        // underflow to zero under a square root, say).
-        let mut fixed: Vec<Option<Mp>> = vec![None; graph.len()];
-        for &id in &value_nodes {
-            if let Some(v) = &values64[id as usize] {
-                fixed[id as usize] = Some(Mp::from_f64(v.0));
-            }
-        }
-        let sensitivity_on_path = graph.evaluate_with(&sensitivity_plan, &x_mp, &fixed);
-        let singular_primal = sensitivities.iter().any(|&id| {
-            [&sensitivity_values, &sensitivity_on_path]
-                .iter()
-                .any(|values| {
-                    values[id as usize]
-                        .as_ref()
-                        .is_some_and(|v| !v.0.is_finite())
-                })
-        });
-
-        let frozen_singular = frozen.iter().find_map(|&(i, s)| {
-            sensitivity_values[s as usize]
-                .as_ref()
-                .is_some_and(|v| !v.0.is_finite())
-                .then_some(i)
-        });
-
-        // The exact local partials, for what intermediate derivatives an
-        // f64 engine must hold.
-        let partials = range::LocalPartials::new(&mut graph, &outputs, &value_nodes, &x_mp);
-
-        // The symbolic entries.
-        let plan = self.symbolic(&mut graph, &outputs, x, quantity);
-        let mut evaluated = plan.roots.clone();
-        evaluated.extend(plan.terms.iter().flatten().map(|&(node, _)| node));
-        let roots_plan = graph.plan(&evaluated);
-        let values = graph.evaluate(&roots_plan, &x_mp);
-        let node_magnitudes = graph.magnitudes(&roots_plan, &values);
-        let combine = |node_magnitudes: &[f64]| -> Vec<f64> {
-            plan.roots
-                .iter()
-                .zip(&plan.terms)
-                .map(|(&root, terms)| {
-                    if terms.is_empty() {
-                        node_magnitudes[root as usize]
-                    } else {
-                        terms
-                            .iter()
-                            .map(|&(node, c)| c.abs() * node_magnitudes[node as usize])
-                            .sum()
-                    }
-                })
-                .collect()
-        };
-        // First-order quantities also take the scale of the path magnitudes
-        // of the program itself, position by position (so `x − x` counts its
-        // two unit partials, which symbolic folding would cancel).
-        let (n, m) = (p.n_inputs(), p.n_outputs());
-        let path = p.path_magnitudes(x);
-        let program_scale: Vec<f64> = match quantity {
-            Quantity::Jvp(v) => (0..m)
-                .map(|i| (0..n).map(|j| v[j].abs() * path[i * n + j]).sum())
-                .collect(),
-            Quantity::Vjp(u) => (0..n)
-                .map(|j| (0..m).map(|i| u[i].abs() * path[i * n + j]).sum())
-                .collect(),
-            Quantity::Gradient => path.clone(),
-            Quantity::Jacobian => path.clone(),
-            // A second derivative's terms are products of first-order
-            // partials with the derivatives of partials, which an engine may
-            // form by formulas that cancel (the derivative of (1 − x)(1 + x),
-            // say): their scale is about |v|·(1 + M)², M the largest
-            // first-order path magnitude.
-            Quantity::Hvp(v) => {
-                let largest = path
-                    .iter()
-                    .filter(|m| m.is_finite())
-                    .fold(0.0f64, |a, &b| a.max(b));
-                let norm: f64 = v.iter().map(|c| c.abs()).sum();
-                vec![norm * (1.0 + largest).powi(2); n]
-            }
-        };
-        let widen = |dag: Vec<f64>| -> Vec<f64> {
-            dag.into_iter()
-                .zip(&program_scale)
-                .map(|(d, &p)| if p.is_finite() { d.max(p) } else { d })
-                .collect()
-        };
-        let magnitudes = widen(combine(&node_magnitudes));
-        let path_values = graph.evaluate_with(&roots_plan, &x_mp, &fixed);
-        // The derivative's sensitivity to the primal's rounding: computed f64
-        // values moved one unit in the last place.
-        // Inputs are exact; only computed values carry rounding.
-        // (Constants are exact too, and a program's `const 0` is the same
-        // node as every derivative that folds to 0.)
-        let computed: std::collections::HashSet<NodeId> = value_nodes[p.n_inputs()..]
-            .iter()
-            .copied()
-            .filter(|&id| !matches!(graph.node(id), Node::Const(_)))
-            .collect();
-        // Two patterns: every value up, and neighbours in opposite directions
-        // (so that differences of values, such as x − lse, move too).
-        let nudged = |alternate: bool| -> Vec<Option<Mp>> {
-            fixed
-                .iter()
-                .enumerate()
-                .map(|(id, v)| {
-                    v.as_ref().map(|v| {
-                        if computed.contains(&(id as NodeId)) {
-                            Mp::from_f64(adjacent_f64(v.to_f64(), !alternate || id % 2 == 0))
-                        } else {
-                            v.clone()
-                        }
-                    })
-                })
-                .collect()
-        };
-        let up_values = graph.evaluate_with(&roots_plan, &x_mp, &nudged(false));
-        let down_values = graph.evaluate_with(&roots_plan, &x_mp, &nudged(true));
-        let path_magnitudes = widen(combine(&graph.magnitudes(&roots_plan, &path_values)));
-        let fixed64: Vec<Option<f64>> = fixed.iter().map(|v| v.as_ref().map(Mp::to_f64)).collect();
-        let symbolic64 = graph.evaluate_with(&roots_plan, x, &fixed64);
-        // Where the f64 formula overflows or underflows (x² + y² at 1e200)
-        // its gap to the exact value is the engines' own range bug, not a
-        // rounding scale to forgive.
-        let escaped = graph.range_escapes(&roots_plan, &symbolic64, &path_values);
-        let singular = singular_primal || values.iter().flatten().any(|v| !v.0.is_finite());
-        let exact: Vec<Float> = plan
-            .roots
-            .iter()
-            .map(|&r| {
-                values[r as usize]
-                    .as_ref()
-                    .map_or_else(|| Mp::nan().0, |v| v.0.clone())
-            })
-            .collect();
-
-        // The finite differences, and their agreement with each entry.
-        let fd_plan = graph.plan(&plan.fd_of);
-        let mut f = |point: &[Mp]| -> Vec<Mp> {
-            let logged: Vec<Logged<Mp>> = point.iter().cloned().map(Logged).collect();
-            let vals = graph.evaluate(&fd_plan, &logged);
-            fd_plan
-                .roots()
-                .iter()
-                .map(|&r| {
-                    vals[r as usize]
-                        .as_ref()
-                        .map_or_else(Mp::nan, |v| v.0.clone())
-                })
-                .collect()
-        };
-        // Each check of the finite differences against the symbolic
-        // entries: the support of every entry, the figure it was compared
-        // with, and whether every estimate was tight (its error far below
-        // the entries' scale, so an agreement says something).
-        let compare = |estimate: &FdEstimate, checks: &[Check]| {
-            let base_support = match estimate.status {
-                FdStatus::Smooth => Support::Confirmed,
-                FdStatus::BranchSwitch => Support::Kink,
-                FdStatus::NonFinite => Support::DomainEdge,
-                FdStatus::SelfCheckFailed => Support::Unconfirmed,
-            };
-            let mut support = vec![base_support; exact.len()];
-            let mut fd_seen: Vec<Option<(f64, f64)>> = vec![None; exact.len()];
-            let mut fd_against: Vec<Option<f64>> = vec![None; exact.len()];
-            let mut tight = true;
-            for check in checks {
-                let mut fd_value = Float::with_val(prec, 0);
-                let mut fd_error = 0.0;
-                for &(i, a) in &check.fd_weights {
-                    fd_value += Float::with_val(prec, &estimate.value[i] * a);
-                    fd_error += estimate.error[i] * a.abs();
-                }
-                let mut symbolic = Float::with_val(prec, 0);
-                let mut scale = 0.0;
-                for &(k, b) in &check.entry_weights {
-                    symbolic += Float::with_val(prec, &exact[k] * b);
-                    scale += (exact[k].to_f64().abs() + magnitudes[k]) * b.abs();
-                }
-                let gap = Float::with_val(prec, &fd_value - &symbolic).abs().to_f64();
-                let slack = scale * 2f64.powi(24 - prec as i32);
-                let agrees = gap.is_finite() && gap <= 2.0 * fd_error + slack;
-                tight &= fd_error <= scale * 2f64.powi(-30);
-                let combined = check.entry_weights.len() > 1
-                    || check.entry_weights.iter().any(|&(_, b)| b != 1.0);
-                for &(k, _) in &check.entry_weights {
-                    fd_seen[k] = Some((fd_value.to_f64(), fd_error));
-                    fd_against[k] = combined.then(|| symbolic.to_f64());
-                    if support[k] == Support::Confirmed && !agrees {
-                        support[k] = Support::Disagreement;
-                    }
-                }
-            }
-            (support, fd_seen, fd_against, tight)
-        };
-        let mut estimate = fd::directional(&mut f, x, &plan.fd_direction, &self.config.fd);
-        let (mut support, mut fd_seen, mut fd_against, _) = compare(&estimate, &plan.checks);
-        // At a point of tiny coordinates the first steps (never below
-        // 2^step_exponent) cross what lies near the origin (hypot's kink at
-        // 1e−200, √'s edge at 1e−300); steps at the point's own scales do
-        // not. Their estimate stands when it is smooth and settles every
-        // check tightly.
-        let unsettled =
-            estimate.status != FdStatus::Smooth || support.contains(&Support::Disagreement);
-        if unsettled {
-            for scale in fd::point_scales(x) {
-                let closer =
-                    fd::directional_at_scale(&mut f, x, &plan.fd_direction, &self.config.fd, scale);
-                let spent = estimate.evaluations + closer.evaluations;
-                let (s2, seen2, against2, tight) = compare(&closer, &plan.checks);
-                let settled = closer.status == FdStatus::Smooth
-                    && tight
-                    && !s2.contains(&Support::Disagreement);
-                if settled {
-                    (support, fd_seen, fd_against) = (s2, seen2, against2);
-                    estimate = closer;
-                }
-                estimate.evaluations = spent;
-                if settled {
-                    break;
-                }
-            }
-        }
-
-        // A cross-check along a random direction sums every entry, so one
-        // undefined or disputed entry (∂b aᵇ at a < 0) unsettles them all:
-        // check each input's entries along that input alone.
-        if support.contains(&Support::Disagreement) && n <= PER_INPUT_LIMIT {
-            for (j, checks) in per_input_checks(quantity, n, m) {
-                let axis: Vec<f64> = (0..n).map(|i| if i == j { 1.0 } else { 0.0 }).collect();
-                let along = fd::directional(&mut f, x, &axis, &self.config.fd);
-                estimate.evaluations += along.evaluations;
-                let (s2, seen2, _, _) = compare(&along, &checks);
-                for check in &checks {
-                    for &(k, _) in &check.entry_weights {
-                        support[k] = s2[k];
-                        fd_seen[k] = seen2[k];
-                        fd_against[k] = None;
-                    }
-                }
-            }
-        }
-
-        // The third reference, where Symbolica applies.
-        #[cfg(feature = "symbolica")]
-        let third = third::reference(p, x, quantity, prec).ok().map(|values| {
-            for (k, value) in values.iter().enumerate().take(exact.len()) {
-                let scale = exact[k].to_f64().abs() + magnitudes[k];
-                let gap = Float::with_val(prec, value - &exact[k]).abs().to_f64();
-                let agrees = gap.is_finite() && gap <= scale * 2f64.powi(24 - prec as i32);
-                if !agrees && exact[k].is_finite() {
-                    support[k] = Support::Disagreement;
-                }
-            }
-            values.iter().map(Float::to_f64).collect::<Vec<f64>>()
-        });
-        #[cfg(not(feature = "symbolica"))]
-        let third: Option<Vec<f64>> = None;
-
-        let admissible = admissible_ranges(
-            &graph,
-            &roots_plan,
-            &values,
-            &plan.roots,
-            !matches!(quantity, Quantity::Hvp(_)),
-        );
-        // Where the exact rule gives ±∞, whether one-sided differences of
-        // the program itself blow up too (a real divergence) or settle (an
-        // infinity of MPFR's rounding times a partial that is 0 in exact
-        // arithmetic, as in acos(x / atan(tan x))).
-        let diverges: Vec<bool> = exact
-            .iter()
-            .enumerate()
-            .map(|(k, e)| {
-                e.is_infinite()
-                    && seed_of_entry(quantity, k, n, m).is_some_and(|(d, w)| {
-                        one_sided_diverges(&graph, &outputs, x, &d, &w, e.is_sign_positive())
-                    })
-            })
-            .collect();
-        // What the intermediate derivatives of each entry do to an f64 engine.
-        let weights_on_outputs = |w: &[f64]| -> Vec<(NodeId, f64)> {
-            outputs.iter().copied().zip(w.iter().copied()).collect()
-        };
-        let ranges: Vec<RangeRisk> = match quantity {
-            Quantity::Jvp(v) => partials.risks(&range::Entries::PerOutput {
-                direction: v,
-                outputs: &outputs,
-            }),
-            Quantity::Vjp(u) => partials.risks(&range::Entries::PerInput {
-                weights: &weights_on_outputs(u),
-                inputs: n,
-            }),
-            Quantity::Gradient => partials.risks(&range::Entries::PerInput {
-                weights: &weights_on_outputs(&[1.0]),
-                inputs: n,
-            }),
-            Quantity::Jacobian => partials.risks(&range::Entries::Jacobian {
-                outputs: &outputs,
-                inputs: n,
-            }),
-            Quantity::Hvp(_) => Vec::new(),
-        };
-        let entries = plan
-            .roots
-            .iter()
-            .zip(exact)
-            .enumerate()
-            .map(|(k, (&node, exact))| {
-                let on_f64_path = path_values[node as usize]
-                    .as_ref()
-                    .map_or_else(|| Mp::nan().0, |v| v.0.clone());
-                let s64 = symbolic64[node as usize].unwrap_or(f64::NAN);
-                let rounding_scale = if escaped.get(node as usize).copied().unwrap_or(false) {
-                    0.0
-                } else {
-                    Float::with_val(prec, s64 - &on_f64_path).abs().to_f64()
-                };
-                let gap = |v: &Option<Mp>| {
-                    v.as_ref()
-                        .map_or(0.0, |v| Float::with_val(prec, &v.0 - &exact).abs().to_f64())
-                };
-                let conditioning = Float::with_val(prec, &on_f64_path - &exact)
-                    .abs()
-                    .to_f64()
-                    .max(gap(&up_values[node as usize]))
-                    .max(gap(&down_values[node as usize]));
-                Entry {
-                    f64_formula_finite: s64.is_finite(),
-                    rounded: exact.to_f64(),
-                    conditioning,
-                    path_magnitude: path_magnitudes[k],
-                    rounding_scale,
-                    on_f64_path,
-                    exact,
-                    magnitude: magnitudes[k],
-                    support: support[k],
-                    fd: fd_seen[k],
-                    fd_checked_against: fd_against[k],
-                    admissible: admissible[k],
-                    diverges: diverges[k],
-                    range: ranges.get(k).cloned(),
-                    node,
-                }
-            })
-            .collect();
-        Reference {
-            quantity: quantity.clone(),
-            entries,
-            primal,
-            primal_finite,
-            primal_exact,
-            primal_f64,
-            primal_rounding_scale: p.primal_rounding_scale(x),
-            lost_bits,
-            f64_path_matches: log64 == log_mp,
-            extreme_values,
-            singular,
-            frozen_singular,
-            third,
-            fd_status: estimate.status,
-            fd_evaluations: estimate.evaluations,
-            program_len: p.body().len(),
-            graph,
         }
     }
 
