@@ -274,9 +274,7 @@ pub fn findings(
                 r.check,
                 one_line(&r.reason)
             );
-            let counterexample = report.counterexamples.iter().find(|c| {
-                c.case.check == r.check && c.case.id.starts_with(&format!("{}-", r.case))
-            });
+            let counterexample = report.counterexamples.iter().find(|c| c.shows(r));
             let file = counterexample.map(|c| out.join(format!("failures/{}.json", c.case.id)));
             let replay = replays.line(&r.engine, file.as_deref(), r.suite, corpus);
             match counterexample {

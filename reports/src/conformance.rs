@@ -514,10 +514,7 @@ impl ConformanceDocument<'_> {
 
     /// The shrunk counterexample of a failed record, if it has one.
     fn counterexample_of(&self, r: &Record) -> Option<&Counterexample> {
-        self.report
-            .counterexamples
-            .iter()
-            .find(|c| c.case.check == r.check && c.case.id.starts_with(&format!("{}-", r.case)))
+        self.report.counterexamples.iter().find(|c| c.shows(r))
     }
 
     /// What a failed record means. A shrunk counterexample's evidence

@@ -567,6 +567,15 @@ pub struct Counterexample {
     pub meaning: Option<FailMeaning>,
 }
 
+impl Counterexample {
+    /// Whether this is the shrunk form of `r`'s failure: the same check of
+    /// the same generated case.
+    pub fn shows(&self, r: &Record) -> bool {
+        self.case.check == r.check
+            && matches!(r.case_id(), CaseId::Generated(i) if self.case.index == Some(i))
+    }
+}
+
 /// One row of [`ConformanceReport::summary`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SummaryRow {
@@ -828,24 +837,43 @@ pub fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> P
     }
 }
 
+/// What an engine call answered: a derivative, nothing because the engine
+/// does not support the call (nothing to judge), or an error (a fault: its
+/// text leads with a process fault's name, `engine error` or `engine
+/// panicked`).
+enum Answer {
+    Got(adcheck_engines::Derivative),
+    Unsupported,
+    Failed(String),
+}
+
 /// Calls the engine, turning a panic into an error so one bad engine call
 /// cannot stop a run.
-fn call(
+fn call(f: impl FnOnce() -> Result<adcheck_engines::Derivative, EngineError>) -> Answer {
+    match try_call(f) {
+        Ok(d) => Answer::Got(d),
+        Err(None) => Answer::Unsupported,
+        Err(Some(e)) => Answer::Failed(e),
+    }
+}
+
+/// [`call`]'s work: `Err(None)` for an unsupported call.
+fn try_call(
     f: impl FnOnce() -> Result<adcheck_engines::Derivative, EngineError>,
-) -> Result<adcheck_engines::Derivative, String> {
+) -> Result<adcheck_engines::Derivative, Option<String>> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(d)) => Ok(d),
-        Ok(Err(EngineError::Unsupported { what, .. })) => Err(format!("unsupported: {what}")),
+        Ok(Err(EngineError::Unsupported { .. })) => Err(None),
         // The fault's name leads, so reports can count crashes and timeouts.
-        Ok(Err(e @ EngineError::Process { .. })) => Err(e.to_string()),
-        Ok(Err(e)) => Err(format!("engine error: {e}")),
+        Ok(Err(e @ EngineError::Process { .. })) => Err(Some(e.to_string())),
+        Ok(Err(e)) => Err(Some(format!("engine error: {e}"))),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a non-string panic".into());
-            Err(format!("engine panicked: {message}"))
+            Err(Some(format!("engine panicked: {message}")))
         }
     }
 }
@@ -1125,9 +1153,11 @@ pub fn judge(
             Quantity::Hvp(v) => engine.hvp(p, x, v),
         });
         let seconds = start.elapsed().as_secs_f64();
-        if matches!(&answer, Err(e) if e.starts_with("unsupported")) {
-            continue;
-        }
+        let answer = match answer {
+            Answer::Got(d) => Ok(d),
+            Answer::Unsupported => continue,
+            Answer::Failed(e) => Err(e),
+        };
         if want_quantity {
             match &answer {
                 Err(e) if is_not_run(e) => records.push(not_run(check, &records)),
@@ -1178,7 +1208,9 @@ pub fn judge(
         let answer = call(|| engine.gradient(p, x));
         let seconds = start.elapsed().as_secs_f64();
         let expected = match answer {
-            Ok(got) => {
+            // No gradient to hold to the expectation.
+            Answer::Unsupported => None,
+            Answer::Got(got) => {
                 // The oracle's verdicts on this very answer.
                 let verdicts = prepared
                     .references
@@ -1186,16 +1218,16 @@ pub fn judge(
                     .find(|r| r.quantity == Quantity::Gradient)
                     .and_then(|r| oracle.judge(r, &got.derivative).ok());
                 let folded = expectation(pitfall, &got.derivative, verdicts.as_deref());
-                record(Check::Expected, folded, seconds)
+                Some(record(Check::Expected, folded, seconds))
             }
-            Err(e) if is_not_run(&e) => not_run(Check::Expected, &records),
-            Err(e) => record(
+            Answer::Failed(e) if is_not_run(&e) => Some(not_run(Check::Expected, &records)),
+            Answer::Failed(e) => Some(record(
                 Check::Expected,
                 Folded::fail(FailMeaning::Fault, e),
                 seconds,
-            ),
+            )),
         };
-        records.push(expected);
+        records.extend(expected);
     }
     let replayed_property = matches!(prepared.only_check, Some(Check::Property(_)));
     if (properties_too && prepared.suite == Suite::Generated) || replayed_property {
