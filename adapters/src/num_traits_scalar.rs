@@ -11,7 +11,19 @@ use num_traits::Float;
 use std::cmp::Ordering;
 use std::fmt::Debug;
 
-/// A `num_traits::Float` type as a [`Scalar`].
+/// A `num_traits::Float` type as a [`Scalar`] (feature `num-traits`, which
+/// compiles neither worked adapter).
+///
+/// ```
+/// use adcheck_adapters::FloatScalar;
+/// use adcheck_engines::{Differentiable, Program, Scalar};
+///
+/// // f64 is a `num_traits::Float`, as a crate's own active type would be.
+/// let p = Program::parse("input x y\nz = hypot x y\nw = softplus z\noutput w")?;
+/// let out = p.eval(&[FloatScalar(3.0f64), FloatScalar(4.0)]);
+/// assert_eq!(out[0].to_f64(), p.eval(&[3.0, 4.0])[0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct FloatScalar<T>(pub T);
 
