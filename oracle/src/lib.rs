@@ -584,31 +584,16 @@ fn admissible_ranges(
     roots: &[NodeId],
     each_on_its_own: bool,
 ) -> Vec<Option<(f64, f64)>> {
-    let tied: Vec<NodeId> = plan
-        .nodes()
-        .iter()
-        .copied()
-        .filter(|&id| match graph.node(id) {
-            // A comparison of a value with itself is decided the same way
-            // everywhere: not a tie.
-            Node::Select(_, [a, b, _, _]) if a == b => false,
-            Node::Select(_, [a, b, _, _]) => match (&values[*a as usize], &values[*b as usize]) {
-                (Some(a), Some(b)) => a.0.is_finite() && a.0 == b.0,
-                _ => false,
-            },
-            _ => false,
-        })
-        .collect();
+    let tied = tied_selects(graph, plan, values);
     if tied.is_empty() {
         return vec![None; roots.len()];
     }
     // The nodes of the plan a choice at some tie can change: a tied
     // `Select` and what depends on it. Only those are evaluated again for
     // each choice; the rest keep their values.
-    let tied_set: std::collections::HashSet<NodeId> = tied.iter().copied().collect();
     let mut downstream: std::collections::HashSet<NodeId> = Default::default();
     for &id in plan.nodes() {
-        if tied_set.contains(&id)
+        if tied.contains(&id)
             || graph
                 .node(id)
                 .children()
@@ -629,7 +614,7 @@ fn admissible_ranges(
                 .nodes()
                 .iter()
                 .copied()
-                .filter(|id| tied_set.contains(id))
+                .filter(|id| tied.contains(id))
                 .collect();
             if ties.is_empty() {
                 return None;
@@ -640,104 +625,165 @@ fn admissible_ranges(
                 .copied()
                 .filter(|id| downstream.contains(id))
                 .collect();
-            // For first derivatives every tied `Select` chooses its branch on
-            // its own: each operation may take any of its one-sided pieces
-            // (an engine sends a `max` tie to one argument and takes an
-            // `iflt` over the same two values the other way), the chain rule
-            // over sets. For H·v, order comparisons (`<`, `<=`) of the same
-            // two values take one side together — below, above, or at the
-            // tie — so a first and a second derivative see the same
-            // one-sided piece; the special cases (`==`) choose their branch
-            // each on its own (`hypot`'s bound at the origin needs that).
-            let mut pairs: Vec<(NodeId, NodeId)> = Vec::new();
-            let mut equalities: Vec<NodeId> = Vec::new();
-            for &id in &ties {
-                if let Node::Select(cmp, [a, b, _, _]) = graph.node(id) {
-                    if *cmp == Cmp::Eq || each_on_its_own {
-                        equalities.push(id);
-                    } else {
-                        let key = ((*a).min(*b), (*a).max(*b));
-                        if !pairs.contains(&key) {
-                            pairs.push(key);
-                        }
-                    }
-                }
-            }
-            let combinations = 3usize
-                .checked_pow(pairs.len() as u32)
-                .and_then(|c| c.checked_mul(1 << equalities.len().min(20)));
-            if combinations.is_none_or(|c| {
-                c > 1 << MAX_TIES || c.saturating_mul(changing.len()) > TIE_EVALUATIONS
-            }) {
+            let groups = TieGroups::new(graph, ties, each_on_its_own);
+            let combinations = groups.combinations()?;
+            if combinations.saturating_mul(changing.len()) > TIE_EVALUATIONS {
                 return None;
             }
-            let mut lo: Option<Float> = None;
-            let mut hi: Option<Float> = None;
-            for combination in 0..combinations.unwrap_or(0) {
-                // Side of each pair: 0 the first below, 1 above, 2 at the tie.
-                let mut rest = combination;
-                let sides: Vec<usize> = pairs
-                    .iter()
-                    .map(|_| {
-                        let side = rest % 3;
-                        rest /= 3;
-                        side
-                    })
-                    .collect();
-                let mut choices: std::collections::HashMap<NodeId, bool> = equalities
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &id)| (id, rest >> i & 1 == 1))
-                    .collect();
-                for &id in &ties {
-                    if let Node::Select(cmp, [a, b, _, _]) = graph.node(id) {
-                        if *cmp == Cmp::Eq || each_on_its_own {
-                            continue;
-                        }
-                        let key = ((*a).min(*b), (*a).max(*b));
-                        let k = pairs.iter().position(|p| *p == key).expect("grouped");
-                        // Whether a < b, a > b, or a = b on this side.
-                        let side = match (sides[k], *a == key.0) {
-                            (2, _) => 2,
-                            (s, true) => s,
-                            (s, false) => 1 - s,
-                        };
-                        let holds = match cmp {
-                            Cmp::Lt => side == 0,
-                            _ => side != 1,
-                        };
-                        choices.insert(id, holds);
-                    }
-                }
-                let v = graph.evaluate_overlay(&changing, values, &choices);
-                let Some(v) = v[root as usize].as_ref().map(|v| v.0.clone()) else {
-                    continue;
-                };
-                if v.is_nan() {
-                    continue;
-                }
-                if lo.as_ref().is_none_or(|l| v < *l) {
-                    lo = Some(v.clone());
-                }
-                if hi.as_ref().is_none_or(|h| v > *h) {
-                    hi = Some(v);
-                }
-            }
-            let (lo, hi) = (lo?, hi?);
-            // Choices that agree to the working precision (formulas equal
-            // in value, rounded differently) are one value.
-            let spread = Float::with_val(lo.prec(), &hi - &lo).to_f64();
-            let scale = lo.to_f64().abs().max(hi.to_f64().abs());
-            if scale.is_finite() && spread <= scale * 2f64.powi(24 - lo.prec() as i32) {
-                let v = lo.to_f64();
-                return Some((v, v));
-            }
-            Some((
-                lo.to_f64_round(rug::float::Round::Down),
-                hi.to_f64_round(rug::float::Round::Up),
-            ))
+            let (lo, hi) = (0..combinations)
+                .filter_map(|c| {
+                    let v = graph.evaluate_overlay(&changing, values, &groups.choices(graph, c));
+                    v[root as usize].as_ref().map(|v| v.0.clone())
+                })
+                .filter(|v| !v.is_nan())
+                .fold(
+                    (None, None),
+                    |(lo, hi): (Option<Float>, Option<Float>), v| {
+                        let lo = lo.filter(|l| *l <= v).or_else(|| Some(v.clone()));
+                        let hi = hi.filter(|h| *h >= v).or(Some(v));
+                        (lo, hi)
+                    },
+                );
+            Some(range_of(lo?, hi?))
         })
         .collect()
+}
+
+/// The `Select` nodes of `plan` at a tie: both operands exactly equal and
+/// finite in MPFR (a comparison of a value with itself is decided the same
+/// way everywhere: not a tie).
+fn tied_selects(
+    graph: &Graph,
+    plan: &Plan,
+    values: &[Option<Mp>],
+) -> std::collections::HashSet<NodeId> {
+    plan.nodes()
+        .iter()
+        .copied()
+        .filter(|&id| match graph.node(id) {
+            Node::Select(_, [a, b, _, _]) if a == b => false,
+            Node::Select(_, [a, b, _, _]) => match (&values[*a as usize], &values[*b as usize]) {
+                (Some(a), Some(b)) => a.0.is_finite() && a.0 == b.0,
+                _ => false,
+            },
+            _ => false,
+        })
+        .collect()
+}
+
+/// The ties an entry depends on, grouped as their choices go together.
+///
+/// For first derivatives every tied `Select` chooses its branch on its own:
+/// each operation may take any of its one-sided pieces (an engine sends a
+/// `max` tie to one argument and takes an `iflt` over the same two values
+/// the other way), the chain rule over sets. For H·v, order comparisons
+/// (`<`, `<=`) of the same two values take one side together — below,
+/// above, or at the tie — so a first and a second derivative see the same
+/// one-sided piece; the special cases (`==`) choose their branch each on
+/// its own (`hypot`'s bound at the origin needs that).
+struct TieGroups {
+    ties: Vec<NodeId>,
+    /// The operand pairs of the order comparisons that go together.
+    pairs: Vec<(NodeId, NodeId)>,
+    /// The `Select`s that choose on their own.
+    alone: Vec<NodeId>,
+    each_on_its_own: bool,
+}
+
+impl TieGroups {
+    fn new(graph: &Graph, ties: Vec<NodeId>, each_on_its_own: bool) -> TieGroups {
+        let mut pairs: Vec<(NodeId, NodeId)> = Vec::new();
+        let mut alone: Vec<NodeId> = Vec::new();
+        for &id in &ties {
+            if let Node::Select(cmp, [a, b, _, _]) = graph.node(id) {
+                if *cmp == Cmp::Eq || each_on_its_own {
+                    alone.push(id);
+                } else {
+                    let key = ((*a).min(*b), (*a).max(*b));
+                    if !pairs.contains(&key) {
+                        pairs.push(key);
+                    }
+                }
+            }
+        }
+        TieGroups {
+            ties,
+            pairs,
+            alone,
+            each_on_its_own,
+        }
+    }
+
+    /// How many combinations of choices there are (three sides a pair, two
+    /// branches a lone tie), or `None` beyond 2^MAX_TIES.
+    fn combinations(&self) -> Option<usize> {
+        3usize
+            .checked_pow(self.pairs.len() as u32)
+            .and_then(|c| c.checked_mul(1 << self.alone.len().min(20)))
+            .filter(|&c| c <= 1 << MAX_TIES)
+    }
+
+    /// The branch every tied `Select` takes in combination `combination`.
+    fn choices(
+        &self,
+        graph: &Graph,
+        combination: usize,
+    ) -> std::collections::HashMap<NodeId, bool> {
+        // Side of each pair: 0 the first below, 1 above, 2 at the tie.
+        let mut rest = combination;
+        let sides: Vec<usize> = self
+            .pairs
+            .iter()
+            .map(|_| {
+                let side = rest % 3;
+                rest /= 3;
+                side
+            })
+            .collect();
+        let mut choices: std::collections::HashMap<NodeId, bool> = self
+            .alone
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| (id, rest >> i & 1 == 1))
+            .collect();
+        for &id in &self.ties {
+            if let Node::Select(cmp, [a, b, _, _]) = graph.node(id) {
+                if *cmp == Cmp::Eq || self.each_on_its_own {
+                    continue;
+                }
+                let key = ((*a).min(*b), (*a).max(*b));
+                let k = self.pairs.iter().position(|p| *p == key).expect("grouped");
+                // Whether a < b, a > b, or a = b on this side.
+                let side = match (sides[k], *a == key.0) {
+                    (2, _) => 2,
+                    (s, true) => s,
+                    (s, false) => 1 - s,
+                };
+                let holds = match cmp {
+                    Cmp::Lt => side == 0,
+                    _ => side != 1,
+                };
+                choices.insert(id, holds);
+            }
+        }
+        choices
+    }
+}
+
+/// The range `[lo, hi]` of an entry over its choices, in f64 rounded
+/// outwards; choices that agree to the working precision (formulas equal in
+/// value, rounded differently) are one value.
+fn range_of(lo: Float, hi: Float) -> (f64, f64) {
+    let spread = Float::with_val(lo.prec(), &hi - &lo).to_f64();
+    let scale = lo.to_f64().abs().max(hi.to_f64().abs());
+    if scale.is_finite() && spread <= scale * 2f64.powi(24 - lo.prec() as i32) {
+        let v = lo.to_f64();
+        return (v, v);
+    }
+    (
+        lo.to_f64_round(rug::float::Round::Down),
+        hi.to_f64_round(rug::float::Round::Up),
+    )
 }
 
 /// The oracle: computes [`Reference`]s and judges engines against them.
