@@ -1214,3 +1214,57 @@ impl Oracle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_rounds_outwards_and_collapses_to_one_value_within_precision() {
+        with_precision(DEFAULT_PRECISION, || {
+            let f = |v: f64| Float::with_val(DEFAULT_PRECISION, v);
+            assert_eq!(range_of(f(0.0), f(1.0)), (0.0, 1.0));
+            // 1/3 and 1/3 plus a rounding of the working precision: one value.
+            let third = Float::with_val(DEFAULT_PRECISION, 1) / 3u32;
+            let nudged = Float::with_val(DEFAULT_PRECISION, &third + f(1e-72));
+            assert_eq!(range_of(third.clone(), nudged), (1.0 / 3.0, 1.0 / 3.0));
+            // Outwards: the f64 range contains the exact one.
+            let (lo, hi) = range_of(
+                third.clone(),
+                Float::with_val(DEFAULT_PRECISION, &third * 2u32),
+            );
+            assert!(lo <= 1.0 / 3.0 && hi >= 2.0 / 3.0);
+        });
+    }
+
+    #[test]
+    fn ties_of_order_comparisons_of_the_same_values_go_together_for_hvp_only() {
+        let p = Program::parse(
+            "input x y\na = iflt x y x y\nb = ifle y x x y\nc = max x y\noutput a b c",
+        )
+        .unwrap();
+        let mut graph = Graph::new();
+        let ids = graph.add_program(&p);
+        let plan = graph.plan(&ids);
+        let values = graph.evaluate(&plan, &[Mp::from_f64(1.0), Mp::from_f64(1.0)]);
+        let tied = tied_selects(&graph, &plan, &values);
+        let ties: Vec<NodeId> = plan
+            .nodes()
+            .iter()
+            .copied()
+            .filter(|id| tied.contains(id))
+            .collect();
+        assert_eq!(ties.len(), 2, "the two selects, x = y = 1");
+        // First derivatives: each tie on its own, 2 × 2 choices.
+        assert_eq!(
+            TieGroups::new(&graph, ties.clone(), true).combinations(),
+            Some(4)
+        );
+        // H·v: one pair of operands, three sides (below, above, at the tie).
+        let together = TieGroups::new(&graph, ties, false);
+        assert_eq!(together.combinations(), Some(3));
+        // Below (x < y): iflt x y takes x; ifle y x (y ≤ x) does not hold.
+        let below = together.choices(&graph, 0);
+        assert_eq!(below.values().filter(|&&holds| holds).count(), 1);
+    }
+}

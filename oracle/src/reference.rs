@@ -731,3 +731,67 @@ fn range_risks(
         Quantity::Hvp(_) => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(value: f64, error: f64, status: FdStatus) -> FdEstimate {
+        FdEstimate {
+            value: vec![Float::with_val(256, value)],
+            error: vec![error],
+            status,
+            evaluations: 8,
+        }
+    }
+
+    #[test]
+    fn finite_differences_confirm_within_their_error_and_dispute_beyond() {
+        let exact = [Float::with_val(256, 2.0)];
+        let check = [FdCheck {
+            fd_weights: vec![(0, 1.0)],
+            entry_weights: vec![(0, 1.0)],
+        }];
+        let near = compare_checks(
+            &estimate(2.0 + 1e-40, 1e-39, FdStatus::Smooth),
+            &check,
+            &exact,
+            &[2.0],
+            256,
+        );
+        assert_eq!(near.support, [Support::Confirmed]);
+        assert!(near.tight);
+        assert_eq!(near.seen[0], Some((2.0, 1e-39)));
+        assert_eq!(
+            near.against[0], None,
+            "one entry with weight 1 is not a combination"
+        );
+        let far = compare_checks(
+            &estimate(2.5, 1e-39, FdStatus::Smooth),
+            &check,
+            &exact,
+            &[2.0],
+            256,
+        );
+        assert_eq!(far.support, [Support::Disagreement]);
+        // A stencil across a kink supports nothing but the kink.
+        let kink = compare_checks(
+            &estimate(2.5, 1e-39, FdStatus::BranchSwitch),
+            &check,
+            &exact,
+            &[2.0],
+            256,
+        );
+        assert_eq!(kink.support, [Support::Kink]);
+        // A loose estimate agrees but is not tight.
+        let loose = compare_checks(
+            &estimate(2.0, 1e-3, FdStatus::Smooth),
+            &check,
+            &exact,
+            &[2.0],
+            256,
+        );
+        assert_eq!(loose.support, [Support::Confirmed]);
+        assert!(!loose.tight);
+    }
+}
