@@ -105,6 +105,57 @@ pub fn fault_of(record: &Record) -> Option<ProcessFault> {
 
 impl ConformanceDocument<'_> {
     /// The report in Markdown.
+    /// The report's figures, computed once; the Markdown (and so the HTML)
+    /// only formats them.
+    pub fn summary(&self) -> ConformanceSummary {
+        let report = self.report;
+        let wrong = self.answers(PitfallOutcome::Wrong);
+        let failed = |kind: FailKind| {
+            report
+                .records
+                .iter()
+                .filter(|r| r.verdict == Outcome::Fail && self.finding(r, &wrong) == kind)
+                .count()
+        };
+        let faults: Vec<ProcessFault> = report.records.iter().filter_map(fault_of).collect();
+        let mut protocol_faults: Vec<(ProcessFault, usize)> = ProcessFault::ALL
+            .iter()
+            .map(|&f| (f, faults.iter().filter(|&&g| g == f).count()))
+            .filter(|&(_, k)| k > 0)
+            .collect();
+        protocol_faults.sort_by_key(|&(f, k)| format!("{} {k}", f.name()));
+        let rows = report.summary();
+        let of_suite = |suite: &str| -> Vec<SummaryRow> {
+            rows.iter().filter(|r| r.suite == suite).cloned().collect()
+        };
+        ConformanceSummary {
+            checks: report.records.len(),
+            pass: report.count(Outcome::Pass),
+            convention: report.count(Outcome::Convention),
+            fail: report.count(Outcome::Fail),
+            inconclusive: report.count(Outcome::Inconclusive),
+            inconclusive_share: report.inconclusive_share(),
+            catalogue_cases: self.catalogue.len(),
+            catalogue_matches: self
+                .catalogue
+                .iter()
+                .filter(|a| a.outcome == PitfallOutcome::Matches)
+                .count(),
+            catalogue_wrong: wrong.len(),
+            catalogue_other_conventions: self.answers(PitfallOutcome::OtherConvention).len(),
+            wrong: failed(FailKind::Wrong),
+            inaccurate: failed(FailKind::Inaccurate),
+            inconsistent: failed(FailKind::Consistency),
+            faults: failed(FailKind::Error),
+            counterexamples: report.counterexamples.len(),
+            protocol_faults,
+            families: of_suite("generated"),
+            properties: of_suite("properties"),
+            corpus: of_suite("corpus"),
+        }
+    }
+
+    /// The report in Markdown.
     pub fn markdown(&self) -> String {
         let report = self.report;
         let mut out = String::new();
@@ -123,82 +174,24 @@ impl ConformanceDocument<'_> {
             );
         }
 
-        // The verdict first.
-        let (pass, convention, fail, inconclusive) = (
-            report.count(Outcome::Pass),
-            report.count(Outcome::Convention),
-            report.count(Outcome::Fail),
-            report.count(Outcome::Inconclusive),
-        );
+        let summary = self.summary();
         let wrong = self.answers(PitfallOutcome::Wrong);
-        let conventions = self.answers(PitfallOutcome::OtherConvention).len();
-        let faults: Vec<&Record> = report
-            .records
-            .iter()
-            .filter(|r| fault_of(r).is_some())
-            .collect();
         self.write_findings(&mut out);
-        let _ = writeln!(out, "## Summary\n");
-        let _ = writeln!(
-            out,
-            "- {} checks: **{pass} pass, {convention} convention, {fail} fail, {inconclusive} inconclusive** ({:.2}% inconclusive; a convention is an admissible answer where the derivative is not one value).",
-            report.records.len(),
-            100.0 * report.inconclusive_share()
-        );
-        let _ = writeln!(
-            out,
-            "- Catalogue: {} of {} cases as expected; {} wrong (confirmed by MPFR); {} follow another convention at a kink or edge.",
-            self.catalogue.iter().filter(|a| a.outcome == PitfallOutcome::Matches).count(),
-            self.catalogue.len(),
-            wrong.len(),
-            conventions
-        );
-        let failed = |kind: FailKind| {
-            report
-                .records
-                .iter()
-                .filter(|r| r.verdict == Outcome::Fail && self.finding(r, &wrong) == kind)
-                .count()
-        };
-        let _ = writeln!(
-            out,
-            "- Failed checks outside the catalogue's expectations: {} wrong, {} inaccurate (the right value to a loose bound, bits lost beyond the rounding scale), {} consistency violations, {} errors or faults; {} shrunk counterexamples below.",
-            failed(FailKind::Wrong),
-            failed(FailKind::Inaccurate),
-            failed(FailKind::Consistency),
-            failed(FailKind::Error),
-            report.counterexamples.len()
-        );
-        if !faults.is_empty() {
-            let mut by_fault: Vec<String> = ProcessFault::ALL
-                .iter()
-                .filter_map(|f| {
-                    let k = faults.iter().filter(|r| fault_of(r) == Some(*f)).count();
-                    (k > 0).then(|| format!("{} {k}", f.name()))
-                })
-                .collect();
-            by_fault.sort();
-            let _ = writeln!(out, "- Protocol faults: {}.", by_fault.join(", "));
-        }
-        out.push('\n');
-
-        let rows = report.summary();
-        let of_suite =
-            |s: &str| -> Vec<&SummaryRow> { rows.iter().filter(|r| r.suite == s).collect() };
-        let generated = of_suite("generated");
-        if !generated.is_empty() {
-            let _ = writeln!(out, "## Operation families (generated programs)\n");
-            family_table(&mut out, &generated, "family");
-        }
-        let properties = of_suite("properties");
-        if !properties.is_empty() {
-            let _ = writeln!(out, "## Consistency properties\n");
-            family_table(&mut out, &properties, "property");
-        }
-        let corpus = of_suite("corpus");
-        if !corpus.is_empty() {
-            let _ = writeln!(out, "## Regression corpus\n");
-            family_table(&mut out, &corpus, "family");
+        write_summary_section(&mut out, &summary);
+        for (title, rows, group) in [
+            (
+                "Operation families (generated programs)",
+                &summary.families,
+                "family",
+            ),
+            ("Consistency properties", &summary.properties, "property"),
+            ("Regression corpus", &summary.corpus, "family"),
+        ] {
+            if !rows.is_empty() {
+                let _ = writeln!(out, "## {title}\n");
+                let rows: Vec<&SummaryRow> = rows.iter().collect();
+                family_table(&mut out, &rows, group);
+            }
         }
 
         if !self.catalogue.is_empty() {
@@ -312,7 +305,7 @@ impl ConformanceDocument<'_> {
                 out.push('\n');
             }
         }
-        if fail == 0 && wrong.is_empty() {
+        if summary.fail == 0 && wrong.is_empty() {
             let _ = writeln!(out, "## Failures\n\nNone.\n");
         }
         out
@@ -680,6 +673,84 @@ fn one_line(text: &str) -> String {
         .join("; ")
 }
 
+/// A conformance report's figures ([`ConformanceDocument::summary`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConformanceSummary {
+    /// Checks in all.
+    pub checks: usize,
+    /// Checks by verdict.
+    pub pass: usize,
+    /// Admissible answers where the derivative is not one value.
+    pub convention: usize,
+    /// Failed checks, all meanings.
+    pub fail: usize,
+    /// Undecided checks.
+    pub inconclusive: usize,
+    /// `inconclusive / checks`.
+    pub inconclusive_share: f64,
+    /// Catalogue cases examined.
+    pub catalogue_cases: usize,
+    /// Catalogue cases answered as declared.
+    pub catalogue_matches: usize,
+    /// Catalogue cases answered wrong (confirmed by MPFR).
+    pub catalogue_wrong: usize,
+    /// Catalogue cases answered with another admissible convention.
+    pub catalogue_other_conventions: usize,
+    /// Failed checks outside the catalogue's expectations, by meaning.
+    pub wrong: usize,
+    /// `inaccurate` failures.
+    pub inaccurate: usize,
+    /// Consistency violations.
+    pub inconsistent: usize,
+    /// Errors, panics, malformed answers and protocol faults.
+    pub faults: usize,
+    /// Shrunk counterexamples.
+    pub counterexamples: usize,
+    /// Protocol faults by kind (those that occurred).
+    pub protocol_faults: Vec<(ProcessFault, usize)>,
+    /// The table rows of the generated programs (by family), the properties
+    /// and the corpus.
+    pub families: Vec<SummaryRow>,
+    /// Rows of the consistency properties.
+    pub properties: Vec<SummaryRow>,
+    /// Rows of the regression corpus.
+    pub corpus: Vec<SummaryRow>,
+}
+
+/// The `## Summary` section.
+fn write_summary_section(out: &mut String, s: &ConformanceSummary) {
+    let _ = writeln!(out, "## Summary\n");
+    let _ = writeln!(
+        out,
+        "- {} checks: **{} pass, {} convention, {} fail, {} inconclusive** ({:.2}% inconclusive; a convention is an admissible answer where the derivative is not one value).",
+        s.checks,
+        s.pass,
+        s.convention,
+        s.fail,
+        s.inconclusive,
+        100.0 * s.inconclusive_share
+    );
+    let _ = writeln!(
+        out,
+        "- Catalogue: {} of {} cases as expected; {} wrong (confirmed by MPFR); {} follow another convention at a kink or edge.",
+        s.catalogue_matches, s.catalogue_cases, s.catalogue_wrong, s.catalogue_other_conventions
+    );
+    let _ = writeln!(
+        out,
+        "- Failed checks outside the catalogue's expectations: {} wrong, {} inaccurate (the right value to a loose bound, bits lost beyond the rounding scale), {} consistency violations, {} errors or faults; {} shrunk counterexamples below.",
+        s.wrong, s.inaccurate, s.inconsistent, s.faults, s.counterexamples
+    );
+    if !s.protocol_faults.is_empty() {
+        let by_fault: Vec<String> = s
+            .protocol_faults
+            .iter()
+            .map(|(f, k)| format!("{} {k}", f.name()))
+            .collect();
+        let _ = writeln!(out, "- Protocol faults: {}.", by_fault.join(", "));
+    }
+    out.push('\n');
+}
+
 /// What a failed check means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FailKind {
@@ -870,6 +941,42 @@ mod tests {
             engine_command: "cargo xtask conformance --engine planted",
             corpus,
         }
+    }
+
+    #[test]
+    fn the_summary_counts_what_the_markdown_says() {
+        let mut report = failing_report();
+        let first = report.records[0].clone();
+        let fault = |reason: &str| Record {
+            check: Check::Vjp,
+            meaning: Some(FailMeaning::Fault),
+            bits: None,
+            reason: reason.into(),
+            ..first.clone()
+        };
+        report
+            .records
+            .push(fault("engine_timeout: no reply within 10.0 s"));
+        report.records.push(fault("engine_crashed: exit status 1"));
+        report
+            .records
+            .push(fault("engine_timeout: no reply within 10.0 s"));
+        let document = planted_document(&report, &[]);
+        let summary = document.summary();
+        assert_eq!(
+            (summary.checks, summary.fail, summary.wrong, summary.faults),
+            (4, 4, 1, 3)
+        );
+        assert_eq!(
+            summary.protocol_faults,
+            [(ProcessFault::Crashed, 1), (ProcessFault::Timeout, 2)]
+        );
+        let markdown = document.markdown();
+        assert!(
+            markdown.contains("- Protocol faults: engine_crashed 1, engine_timeout 2."),
+            "{markdown}"
+        );
+        assert!(markdown.contains("4 checks: **0 pass, 0 convention, 4 fail, 0 inconclusive**"));
     }
 
     #[test]
