@@ -120,12 +120,17 @@ impl<T: TapeScalar> Tape<T> {
     #[inline]
     fn push(&self, edges: &[Edge<T>]) -> u32 {
         let mut d = self.data.borrow_mut();
-        d.edges.extend(
-            edges
-                .iter()
-                .filter(|e| !e.partial.is_structural_zero())
-                .copied(),
-        );
+        // (The common case, no zero partial, stays a plain copy.)
+        if edges.iter().any(|e| e.partial.is_structural_zero()) {
+            d.edges.extend(
+                edges
+                    .iter()
+                    .filter(|e| !e.partial.is_structural_zero())
+                    .copied(),
+            );
+        } else {
+            d.edges.extend_from_slice(edges);
+        }
         let end = u32::try_from(d.edges.len()).expect("tape holds at most 2³² edges");
         d.starts.push(end);
         (d.starts.len() - 2) as u32
