@@ -65,6 +65,11 @@ def rows(grad, jvp, log1p, value):
     out.append(("d/dx x/x at 1e-300 by jvp", jvp(lambda x: x[0] / x[0], [1e-300], [1.0]), D(0)))
     # hypot(x, x) = √2·|x|: the derivative at 1e-300 is √2.
     out.append(("d/dx hypot(x, x) at 1e-300 by jvp", jvp(lambda x: hypot(x[0], x[0]), [1e-300], [1.0]), D(2).sqrt()))
+    # Values constant near the point: the derivative is 0, and the chain
+    # rule operation by operation meets ∞·0 inside them.
+    out.append(("d/dx √(relu x) at -1 by jvp (relu(x) = 0 near -1)", jvp(lambda x: sqrt(relu(x[0])), [-1.0], [1.0]), D(0)))
+    out.append(("d/dx √(x - x) at 1 by jvp (x - x = 0 for every x)", jvp(lambda x: sqrt(x[0] - x[0]), [1.0], [1.0]), D(0)))
+    out.append(("d/dx acos(x^0) at 3 by jvp (x^0 = 1 for every x)", jvp(lambda x: acos(power(x[0], 0)), [3.0], [1.0]), D(0)))
     # Subnormal arguments (D(5e-324) is the float's exact value).
     out.append(("√(5e-324), the value", value(lambda x: sqrt(x[0]), [5e-324]), D(5e-324).sqrt()))
     out.append(("ln(5e-324), the value", value(lambda x: log(x[0]), [5e-324]), D(5e-324).ln()))
@@ -89,6 +94,7 @@ if __name__ == "__main__":
 
         jax.config.update("jax_enable_x64", True)
         tanh, sinh, atan2, hypot, sqrt, where, log = jnp.tanh, jnp.sinh, jnp.arctan2, jnp.hypot, jnp.sqrt, jnp.where, jnp.log
+        relu, acos, power = jax.nn.relu, jnp.arccos, jnp.power
 
         def value(f, x):
             return f(jnp.array(x, dtype=jnp.float64))
@@ -107,6 +113,7 @@ if __name__ == "__main__":
         import torch
 
         tanh, sinh, atan2, hypot, sqrt, where, log = torch.tanh, torch.sinh, torch.atan2, torch.hypot, torch.sqrt, torch.where, torch.log
+        relu, acos, power = torch.relu, torch.acos, torch.pow
 
         def value(f, x):
             return f(torch.tensor(x, dtype=torch.float64))
