@@ -249,29 +249,30 @@ fn program_scale(p: &Program, x: &[f64], quantity: &Quantity) -> Vec<f64> {
     }
 }
 
+/// Which of the f64 path's values `fixed` holds carry rounding: computed
+/// values only. Inputs are exact, and so are constants (a program's
+/// `const 0` is the same node as every derivative that folds to 0).
+fn computed_values(graph: &Graph, p: &Program, primal: &PrimalPass, len: usize) -> Vec<bool> {
+    let mut computed = vec![false; len];
+    for &id in &primal.value_nodes[p.n_inputs()..] {
+        if !matches!(graph.node(id), Node::Const(_)) {
+            computed[id as usize] = true;
+        }
+    }
+    computed
+}
+
 /// The f64 path's values with every computed value moved one unit in the
 /// last place: all up, or neighbours in opposite directions (`alternate`,
-/// so that differences of values, such as x − lse, move too). Inputs are
-/// exact, and so are constants (a program's `const 0` is the same node as
-/// every derivative that folds to 0).
-fn nudged(
-    graph: &Graph,
-    p: &Program,
-    primal: &PrimalPass,
-    fixed: &[Option<Mp>],
-    alternate: bool,
-) -> Vec<Option<Mp>> {
-    let computed: std::collections::HashSet<NodeId> = primal.value_nodes[p.n_inputs()..]
-        .iter()
-        .copied()
-        .filter(|&id| !matches!(graph.node(id), Node::Const(_)))
-        .collect();
+/// so that differences of values, such as x − lse, move too).
+fn nudged(fixed: &[Option<Mp>], computed: &[bool], alternate: bool) -> Vec<Option<Mp>> {
     fixed
         .iter()
+        .zip(computed)
         .enumerate()
-        .map(|(id, v)| {
+        .map(|(id, (v, &computed))| {
             v.as_ref().map(|v| {
-                if computed.contains(&(id as NodeId)) {
+                if computed {
                     Mp::from_f64(adjacent_f64(v.to_f64(), !alternate || id % 2 == 0))
                 } else {
                     v.clone()
@@ -325,10 +326,9 @@ impl SymbolicEntries {
         let magnitudes = entry_magnitudes(&graph.magnitudes(&roots_plan, &values));
         let path_values = graph.evaluate_with(&roots_plan, x_mp, fixed);
         // The derivative's sensitivity to the primal's rounding.
-        let up_values =
-            graph.evaluate_with(&roots_plan, x_mp, &nudged(graph, p, primal, fixed, false));
-        let down_values =
-            graph.evaluate_with(&roots_plan, x_mp, &nudged(graph, p, primal, fixed, true));
+        let computed = computed_values(graph, p, primal, fixed.len());
+        let up_values = graph.evaluate_with(&roots_plan, x_mp, &nudged(fixed, &computed, false));
+        let down_values = graph.evaluate_with(&roots_plan, x_mp, &nudged(fixed, &computed, true));
         let path_magnitudes = entry_magnitudes(&graph.magnitudes(&roots_plan, &path_values));
         let fixed64: Vec<Option<f64>> = fixed.iter().map(|v| v.as_ref().map(Mp::to_f64)).collect();
         let symbolic64 = graph.evaluate_with(&roots_plan, x, &fixed64);
