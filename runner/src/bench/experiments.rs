@@ -2,6 +2,9 @@
 //! in it comes from measurements interleaved in the same run.
 
 use crate::alloc::peak_during;
+use crate::rows::{
+    CheckpointRow, GradientRow, NmRow, RowWriter, ScaleCheckpointedRow, ScaleOracleRow, SecondRow,
+};
 use crate::timing::{compare, keep, Settings};
 use adcheck_engines::checkpointed::{binomial_minimum, vjp_stepped, Schedule};
 use adcheck_engines::forward::{self, Dual};
@@ -13,12 +16,7 @@ use adcheck_suites::problems::{
     point, FamilyNm, Gmm, Gru, LinearLeastSquares, LogSumExp, Rk4, Rosenbrock,
 };
 use anyhow::Result;
-use std::fs::File;
 use std::path::Path;
-
-fn writer(out: &Path, name: &str) -> Result<csv::Writer<File>> {
-    Ok(csv::Writer::from_path(out.join(name))?)
-}
 
 /// Records the machine, the commit and the time of the run.
 pub fn write_meta(out: &Path, quick: bool) -> Result<()> {
@@ -59,15 +57,7 @@ type MakeProblem = Box<dyn Fn(usize) -> Box<dyn DynProblem>>;
 
 /// Gradient cost over primal cost for the standard scalar problems.
 pub fn gradient(out: &Path, settings: &Settings) -> Result<()> {
-    let mut w = writer(out, "gradient.csv")?;
-    w.write_record([
-        "problem",
-        "n",
-        "method",
-        "seconds",
-        "spread",
-        "ratio_to_primal",
-    ])?;
+    let mut w = RowWriter::<GradientRow>::create(out)?;
     let sizes = |full: &[usize], quick: &[usize]| {
         if settings.quick {
             quick.to_vec()
@@ -121,19 +111,19 @@ pub fn gradient(out: &Path, settings: &Settings) -> Result<()> {
             let results = compare(settings, &mut methods);
             let base = results[0].1;
             for (method, seconds, spread) in results {
-                w.write_record([
-                    name.as_str(),
-                    &n.to_string(),
-                    &method,
-                    &format!("{seconds:.6e}"),
-                    &format!("{spread:.3}"),
-                    &format!("{:.4}", seconds / base),
-                ])?;
+                w.write(&GradientRow {
+                    problem: name.clone(),
+                    n,
+                    method,
+                    seconds,
+                    spread,
+                    ratio_to_primal: seconds / base,
+                })?;
             }
             eprintln!("  {name} n={n}");
         }
     }
-    w.flush()?;
+    w.finish()?;
     Ok(())
 }
 
@@ -208,16 +198,7 @@ impl<F: Differentiable> DynProblem for F {
 
 /// Full Jacobians of F(n, m): forward ∝ n, reverse ∝ m.
 pub fn nm(out: &Path, settings: &Settings) -> Result<()> {
-    let mut w = writer(out, "nm.csv")?;
-    w.write_record([
-        "sweep",
-        "n",
-        "m",
-        "method",
-        "seconds",
-        "spread",
-        "ratio_to_primal",
-    ])?;
+    let mut w = RowWriter::<NmRow>::create(out)?;
     let sizes: Vec<usize> = if settings.quick {
         vec![1, 4, 16]
     } else {
@@ -280,38 +261,25 @@ pub fn nm(out: &Path, settings: &Settings) -> Result<()> {
         );
         let base = results[0].1;
         for (method, seconds, spread) in results {
-            w.write_record([
-                sweep,
-                &n.to_string(),
-                &m.to_string(),
-                &method,
-                &format!("{seconds:.6e}"),
-                &format!("{spread:.3}"),
-                &format!("{:.4}", seconds / base),
-            ])?;
+            w.write(&NmRow {
+                sweep: sweep.to_string(),
+                n,
+                m,
+                method,
+                seconds,
+                spread,
+                ratio_to_primal: seconds / base,
+            })?;
         }
         eprintln!("  {sweep}: n={n} m={m}");
     }
-    w.flush()?;
+    w.finish()?;
     Ok(())
 }
 
 /// Memory and time of the checkpointing schedules against one plain tape.
 pub fn checkpoint(out: &Path, settings: &Settings) -> Result<()> {
-    let mut w = writer(out, "checkpoint.csv")?;
-    w.write_record([
-        "problem",
-        "steps",
-        "schedule",
-        "tape_bytes",
-        "checkpoint_bytes",
-        "total_bytes",
-        "allocator_peak_bytes",
-        "untaped_steps",
-        "minimum_untaped_steps",
-        "seconds",
-        "time_vs_store_all",
-    ])?;
+    let mut w = RowWriter::<CheckpointRow>::create(out)?;
     let rk4_steps: Vec<usize> = if settings.quick {
         vec![100, 200, 400, 800]
     } else {
@@ -338,12 +306,12 @@ pub fn checkpoint(out: &Path, settings: &Settings) -> Result<()> {
         };
         measure_schedules(&mut w, "gru", &gru, &gru.point(), settings)?;
     }
-    w.flush()?;
+    w.finish()?;
     Ok(())
 }
 
 fn measure_schedules<F: Stepped>(
-    w: &mut csv::Writer<File>,
+    w: &mut RowWriter<CheckpointRow>,
     name: &str,
     f: &F,
     x: &[f64],
@@ -383,37 +351,37 @@ fn measure_schedules<F: Stepped>(
         ],
     );
     let store_all = times[1].1;
-    w.write_record([
-        name,
-        &l.to_string(),
-        "plain_tape",
-        &plain.stats.peak_tape_bytes.to_string(),
-        "0",
-        &plain.stats.peak_tape_bytes.to_string(),
-        &plain_peak.to_string(),
-        "0",
-        "0",
-        &format!("{:.6e}", times[0].1),
-        &format!("{:.4}", times[0].1 / store_all),
-    ])?;
+    w.write(&CheckpointRow {
+        problem: name.to_string(),
+        steps: l,
+        schedule: "plain_tape".into(),
+        tape_bytes: plain.stats.peak_tape_bytes,
+        checkpoint_bytes: 0,
+        total_bytes: plain.stats.peak_tape_bytes,
+        allocator_peak_bytes: plain_peak as u64,
+        untaped_steps: 0,
+        minimum_untaped_steps: 0,
+        seconds: times[0].1,
+        time_vs_store_all: times[0].1 / store_all,
+    })?;
     for ((label, schedule, stats, peak), (_, seconds, _)) in rows.into_iter().zip(&times[1..]) {
         let minimum = match schedule {
             Schedule::Binomial { snapshots } => binomial_minimum(l as u64, snapshots as u64),
             _ => 0,
         };
-        w.write_record([
-            name,
-            &l.to_string(),
-            label,
-            &stats.peak_tape_bytes.to_string(),
-            &stats.peak_checkpoint_bytes.to_string(),
-            &(stats.peak_tape_bytes + stats.peak_checkpoint_bytes).to_string(),
-            &peak.to_string(),
-            &stats.untaped_steps.to_string(),
-            &minimum.to_string(),
-            &format!("{seconds:.6e}"),
-            &format!("{:.4}", seconds / store_all),
-        ])?;
+        w.write(&CheckpointRow {
+            problem: name.to_string(),
+            steps: l,
+            schedule: label.to_string(),
+            tape_bytes: stats.peak_tape_bytes,
+            checkpoint_bytes: stats.peak_checkpoint_bytes,
+            total_bytes: stats.peak_tape_bytes + stats.peak_checkpoint_bytes,
+            allocator_peak_bytes: peak as u64,
+            untaped_steps: stats.untaped_steps,
+            minimum_untaped_steps: minimum as u64,
+            seconds: *seconds,
+            time_vs_store_all: seconds / store_all,
+        })?;
     }
     eprintln!("  {name} L={l}");
     Ok(())
@@ -421,16 +389,7 @@ fn measure_schedules<F: Stepped>(
 
 /// H·v by forward over reverse against one reverse gradient.
 pub fn second(out: &Path, settings: &Settings) -> Result<()> {
-    let mut w = writer(out, "second.csv")?;
-    w.write_record([
-        "problem",
-        "n",
-        "gradient_seconds",
-        "hvp_seconds",
-        "hvp_over_gradient",
-        "hessian_seconds",
-        "hessian_over_gradient",
-    ])?;
+    let mut w = RowWriter::<SecondRow>::create(out)?;
     let l = if settings.quick { 100 } else { 1000 };
     let rk4 = Unrolled(Rk4 { steps: l, h: 0.001 });
     let gru_problem = Gru {
@@ -459,23 +418,19 @@ pub fn second(out: &Path, settings: &Settings) -> Result<()> {
         }
         let t = compare(settings, &mut methods);
         let (g, h) = (t[0].1, t[1].1);
-        let (hs, hr) = if small {
-            (format!("{:.6e}", t[2].1), format!("{:.4}", t[2].1 / g))
-        } else {
-            (String::new(), String::new())
-        };
-        w.write_record([
-            name,
-            &x.len().to_string(),
-            &format!("{g:.6e}"),
-            &format!("{h:.6e}"),
-            &format!("{:.4}", h / g),
-            &hs,
-            &hr,
-        ])?;
+        let hessian = small.then(|| t[2].1);
+        w.write(&SecondRow {
+            problem: name.to_string(),
+            n: x.len(),
+            gradient_seconds: g,
+            hvp_seconds: h,
+            hvp_over_gradient: h / g,
+            hessian_seconds: hessian,
+            hessian_over_gradient: hessian.map(|s| s / g),
+        })?;
         eprintln!("  {name}: H·v / gradient = {:.2}", h / g);
     }
-    w.flush()?;
+    w.finish()?;
     Ok(())
 }
 
@@ -574,15 +529,7 @@ pub fn scale(out: &Path, settings: &Settings) -> Result<()> {
         vec![100, 1000, 10_000, 100_000]
     };
     let oracle = Oracle::new(OracleConfig::default());
-    let mut w = writer(out, "scale_oracle.csv")?;
-    w.write_record([
-        "shape",
-        "operations",
-        "inputs",
-        "quantity",
-        "cpu_seconds",
-        "cpu_seconds_per_operation",
-    ])?;
+    let mut w = RowWriter::<ScaleOracleRow>::create(out)?;
     for shape in ["chain", "wide"] {
         for &size in &sizes {
             let p = scale_program(shape, size);
@@ -597,29 +544,21 @@ pub fn scale(out: &Path, settings: &Settings) -> Result<()> {
                 let seconds = least_cpu_seconds(reps, || {
                     keep(oracle.reference(&p, &x, &quantity).expect("a reference"));
                 });
-                w.write_record([
-                    shape,
-                    &operations.to_string(),
-                    &n.to_string(),
-                    name,
-                    &format!("{seconds:.6e}"),
-                    &format!("{:.6e}", seconds / operations as f64),
-                ])?;
+                w.write(&ScaleOracleRow {
+                    shape: shape.to_string(),
+                    operations,
+                    inputs: n,
+                    quantity: name.to_string(),
+                    cpu_seconds: seconds,
+                    cpu_seconds_per_operation: seconds / operations as f64,
+                })?;
                 eprintln!("  oracle {shape} {operations} operations, {name}: {seconds:.3} s CPU");
             }
         }
     }
-    w.flush()?;
+    w.finish()?;
 
-    let mut w = writer(out, "scale_checkpointed.csv")?;
-    w.write_record([
-        "schedule",
-        "operations",
-        "steps",
-        "accounted_steps",
-        "cpu_seconds",
-        "cpu_seconds_per_accounted_step",
-    ])?;
+    let mut w = RowWriter::<ScaleCheckpointedRow>::create(out)?;
     let schedules = [
         ("store_all", Schedule::StoreAll),
         ("uniform_sqrt", Schedule::Uniform),
@@ -633,17 +572,17 @@ pub fn scale(out: &Path, settings: &Settings) -> Result<()> {
             let (_, _, stats) = vjp_stepped(&steps, &x, &[1.0], schedule).expect("a valid program");
             let accounted = stats.untaped_steps + stats.taped_steps;
             let seconds = least_cpu_seconds(3, || keep(vjp_stepped(&steps, &x, &[1.0], schedule)));
-            w.write_record([
-                label,
-                &p.body().len().to_string(),
-                &steps.n_steps().to_string(),
-                &accounted.to_string(),
-                &format!("{seconds:.6e}"),
-                &format!("{:.6e}", seconds / accounted as f64),
-            ])?;
+            w.write(&ScaleCheckpointedRow {
+                schedule: label.to_string(),
+                operations: p.body().len(),
+                steps: steps.n_steps(),
+                accounted_steps: accounted,
+                cpu_seconds: seconds,
+                cpu_seconds_per_accounted_step: seconds / accounted as f64,
+            })?;
         }
         eprintln!("  checkpointed chain of {size}");
     }
-    w.flush()?;
+    w.finish()?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 mod alloc;
 mod experiments;
 mod plots;
+mod rows;
 mod timing;
 
 use anyhow::{bail, Context, Result};

@@ -1,46 +1,16 @@
 //! Plots (SVG, plotters) and the self-contained `index.html`, rebuilt from
 //! the CSVs alone.
 
-use anyhow::{Context, Result};
+use crate::rows::{
+    self, BenchRow, CheckpointRow, GradientRow, NmRow, ScaleCheckpointedRow, ScaleOracleRow,
+    SecondRow,
+};
+use anyhow::Result;
 use plotters::prelude::*;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
-
-/// A CSV file's rows, each as (column, value) pairs in the file's order.
-type Row = Vec<(String, String)>;
-type Rows = Vec<Row>;
-
-fn read(path: &Path) -> Result<Option<Rows>> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    let headers = reader.headers()?.clone();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record?;
-        rows.push(
-            headers
-                .iter()
-                .zip(record.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect(),
-        );
-    }
-    Ok(Some(rows))
-}
-
-fn get<'a>(row: &'a Row, key: &str) -> Option<&'a String> {
-    row.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
-fn num(row: &Row, key: &str) -> f64 {
-    get(row, key)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
-}
 
 /// A series: label and (x, y) points.
 type Series = (String, Vec<(f64, f64)>);
@@ -133,41 +103,51 @@ fn chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Serie
     Ok(())
 }
 
-fn group(rows: &Rows, key: &str) -> BTreeMap<String, Rows> {
-    let mut out: BTreeMap<String, Rows> = BTreeMap::new();
+/// `rows` grouped by `key`, in key order.
+fn group<R>(rows: &[R], key: impl Fn(&R) -> &str) -> BTreeMap<String, Vec<&R>> {
+    let mut out: BTreeMap<String, Vec<&R>> = BTreeMap::new();
     for r in rows {
-        out.entry(get(r, key).cloned().unwrap_or_default())
-            .or_default()
-            .push(r.clone());
+        out.entry(key(r).to_string()).or_default().push(r);
     }
     out
 }
 
-fn series_by(rows: &Rows, label: &str, x: &str, y: &str) -> Vec<Series> {
-    group(rows, label)
-        .into_iter()
-        .map(|(l, rs)| (l, rs.iter().map(|r| (num(r, x), num(r, y))).collect()))
-        .collect()
+/// One series per `label`, of `(x, y)` points.
+fn series_by<R>(
+    rows: &[&R],
+    label: impl Fn(&R) -> &str,
+    x: impl Fn(&R) -> f64,
+    y: impl Fn(&R) -> f64,
+) -> Vec<Series> {
+    let mut out: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in rows {
+        out.entry(label(r).to_string())
+            .or_default()
+            .push((x(r), y(r)));
+    }
+    out.into_iter().collect()
 }
 
-fn table(rows: &Rows) -> String {
-    let Some(first) = rows.first() else {
-        return String::new();
-    };
+/// An HTML table of rows, with the CSV's header and cells.
+fn table<R: Serialize>(rows: &[R]) -> Result<String> {
+    let (header, body) = rows::cells(rows)?;
+    if body.is_empty() {
+        return Ok(String::new());
+    }
     let mut html = String::from("<table><tr>");
-    for (k, _) in first {
+    for k in &header {
         let _ = write!(html, "<th>{k}</th>");
     }
     html.push_str("</tr>");
-    for r in rows {
+    for r in &body {
         html.push_str("<tr>");
-        for (_, v) in r {
+        for v in r {
             let _ = write!(html, "<td>{v}</td>");
         }
         html.push_str("</tr>");
     }
     html.push_str("</table>");
-    html
+    Ok(html)
 }
 
 /// Rebuilds every plot and `index.html` from the CSVs in `out`, and writes
@@ -175,13 +155,14 @@ fn table(rows: &Rows) -> String {
 pub fn report(out: &Path) -> Result<()> {
     let mut sections: Vec<(String, Vec<String>, String)> = Vec::new();
     let mut slopes: Vec<(String, String, f64)> = Vec::new();
-    if let Some(rows) = read(&out.join("gradient.csv"))? {
+    if let Some(rows) = rows::read::<GradientRow>(out)? {
         let mut svgs = Vec::new();
-        for (problem, rs) in group(&rows, "problem") {
-            let series: Vec<Series> = series_by(&rs, "method", "n", "ratio_to_primal")
-                .into_iter()
-                .filter(|(m, _)| m != "primal")
-                .collect();
+        for (problem, rs) in group(&rows, |r| &r.problem) {
+            let series: Vec<Series> =
+                series_by(&rs, |r| &r.method, |r| r.n as f64, |r| r.ratio_to_primal)
+                    .into_iter()
+                    .filter(|(m, _)| m != "primal")
+                    .collect();
             for (method, pts) in &series {
                 slopes.push((format!("gradient {problem}"), method.clone(), slope(pts)));
             }
@@ -198,14 +179,16 @@ pub fn report(out: &Path) -> Result<()> {
         sections.push((
             "Gradient cost against the primal".into(),
             svgs,
-            table(&rows),
+            table(&rows)?,
         ));
     }
-    if let Some(rows) = read(&out.join("nm.csv"))? {
+    if let Some(rows) = rows::read::<NmRow>(out)? {
         let mut svgs = Vec::new();
-        for (sweep, rs) in group(&rows, "sweep") {
-            let x = if sweep.starts_with('m') { "m" } else { "n" };
-            let series: Vec<Series> = series_by(&rs, "method", x, "ratio_to_primal")
+        for (sweep, rs) in group(&rows, |r| &r.sweep) {
+            let by_m = sweep.starts_with('m');
+            let x = if by_m { "m" } else { "n" };
+            let size = |r: &NmRow| if by_m { r.m as f64 } else { r.n as f64 };
+            let series: Vec<Series> = series_by(&rs, |r| &r.method, size, |r| r.ratio_to_primal)
                 .into_iter()
                 .filter(|(m, _)| m != "primal")
                 .collect();
@@ -249,16 +232,19 @@ pub fn report(out: &Path) -> Result<()> {
             )?;
             svgs.push(file);
         }
-        sections.push(("n against m: full Jacobians".into(), svgs, table(&rows)));
+        sections.push(("n against m: full Jacobians".into(), svgs, table(&rows)?));
     }
-    if let Some(rows) = read(&out.join("checkpoint.csv"))? {
+    if let Some(rows) = rows::read::<CheckpointRow>(out)? {
         let mut svgs = Vec::new();
-        for (problem, rs) in group(&rows, "problem") {
-            let series = series_by(&rs, "schedule", "steps", "total_bytes");
+        for (problem, rs) in group(&rows, |r| &r.problem) {
+            let steps = |r: &CheckpointRow| r.steps as f64;
+            let series = series_by(&rs, |r| &r.schedule, steps, |r| r.total_bytes as f64);
             for (schedule, pts) in &series {
                 slopes.push((format!("memory {problem}"), schedule.clone(), slope(pts)));
             }
-            for (schedule, pts) in series_by(&rs, "schedule", "steps", "checkpoint_bytes") {
+            for (schedule, pts) in
+                series_by(&rs, |r| &r.schedule, steps, |r| r.checkpoint_bytes as f64)
+            {
                 if schedule != "plain_tape" {
                     slopes.push((format!("checkpoint bytes {problem}"), schedule, slope(&pts)));
                 }
@@ -272,7 +258,7 @@ pub fn report(out: &Path) -> Result<()> {
                 &series,
             )?;
             svgs.push(file);
-            let time = series_by(&rs, "schedule", "steps", "seconds");
+            let time = series_by(&rs, |r| &r.schedule, steps, |r| r.seconds);
             let file = format!("checkpoint_time_{problem}.svg");
             chart(
                 &out.join(&file),
@@ -286,14 +272,15 @@ pub fn report(out: &Path) -> Result<()> {
         sections.push((
             "Checkpointing: memory against recomputation".into(),
             svgs,
-            table(&rows),
+            table(&rows)?,
         ));
     }
-    if let Some(rows) = read(&out.join("scale_oracle.csv"))? {
+    if let Some(rows) = rows::read::<ScaleOracleRow>(out)? {
         let mut svgs = Vec::new();
         let mut series: Vec<Series> = Vec::new();
-        for (shape, rs) in group(&rows, "shape") {
-            for (quantity, pts) in series_by(&rs, "quantity", "operations", "cpu_seconds") {
+        for (shape, rs) in group(&rows, |r| &r.shape) {
+            let operations = |r: &ScaleOracleRow| r.operations as f64;
+            for (quantity, pts) in series_by(&rs, |r| &r.quantity, operations, |r| r.cpu_seconds) {
                 let label = format!("{shape} {quantity}");
                 slopes.push((
                     "oracle CPU time by operations".into(),
@@ -312,9 +299,15 @@ pub fn report(out: &Path) -> Result<()> {
             &series,
         )?;
         svgs.push(file);
-        let mut body = table(&rows);
-        if let Some(rows) = read(&out.join("scale_checkpointed.csv"))? {
-            let series = series_by(&rows, "schedule", "accounted_steps", "cpu_seconds");
+        let mut body = table(&rows)?;
+        if let Some(rows) = rows::read::<ScaleCheckpointedRow>(out)? {
+            let all: Vec<&ScaleCheckpointedRow> = rows.iter().collect();
+            let series = series_by(
+                &all,
+                |r| &r.schedule,
+                |r| r.accounted_steps as f64,
+                |r| r.cpu_seconds,
+            );
             for (schedule, pts) in &series {
                 slopes.push((
                     "checkpointed CPU time by accounted steps".into(),
@@ -331,7 +324,7 @@ pub fn report(out: &Path) -> Result<()> {
                 &series,
             )?;
             svgs.push(file);
-            body.push_str(&table(&rows));
+            body.push_str(&table(&rows)?);
         }
         sections.push((
             "Scale: the oracle and checkpointing by program size".into(),
@@ -339,11 +332,11 @@ pub fn report(out: &Path) -> Result<()> {
             body,
         ));
     }
-    if let Some(rows) = read(&out.join("second.csv"))? {
+    if let Some(rows) = rows::read::<SecondRow>(out)? {
         sections.push((
             "Second order: H·v against one gradient".into(),
             Vec::new(),
-            table(&rows),
+            table(&rows)?,
         ));
     }
     let suspects = suspects(out)?;
@@ -359,17 +352,19 @@ pub fn report(out: &Path) -> Result<()> {
         w.write_record([e.as_str(), s.as_str(), &format!("{v:.3}")])?;
     }
     w.flush()?;
-    let slope_rows: Rows = slopes
+    /// A fitted slope as the page's table shows it.
+    #[derive(Serialize)]
+    struct SlopeRow<'a> {
+        experiment: &'a str,
+        series: &'a str,
+        log_log_slope: String,
+    }
+    let slope_rows: Vec<SlopeRow> = slopes
         .iter()
-        .map(|(e, s, v)| {
-            [
-                ("experiment", e.clone()),
-                ("series", s.clone()),
-                ("log_log_slope", format!("{v:.3}")),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
+        .map(|(e, s, v)| SlopeRow {
+            experiment: e,
+            series: s,
+            log_log_slope: format!("{v:.3}"),
         })
         .collect();
     let meta = std::fs::read_to_string(out.join("meta.json")).unwrap_or_default();
@@ -393,7 +388,11 @@ pub fn report(out: &Path) -> Result<()> {
         }
         html.push_str("</ul>");
     }
-    let _ = write!(html, "<h2>Fitted log-log slopes</h2>{}", table(&slope_rows));
+    let _ = write!(
+        html,
+        "<h2>Fitted log-log slopes</h2>{}",
+        table(&slope_rows)?
+    );
     for (title, svgs, tbl) in sections {
         let _ = write!(html, "<h2>{title}</h2>");
         for svg in svgs {
@@ -421,54 +420,51 @@ pub fn report(out: &Path) -> Result<()> {
 /// median. `(file, row, why)`, written to `suspect.csv` and the page.
 fn suspects(out: &Path) -> Result<Vec<(String, String, String)>> {
     let mut found = Vec::new();
-    for file in ["gradient.csv", "nm.csv"] {
-        let Some(rows) = read(&out.join(file))? else {
-            continue;
-        };
-        for r in &rows {
-            let method = get(r, "method").cloned().unwrap_or_default();
-            let what = format!(
-                "{} n={} {method}",
-                get(r, "problem")
-                    .or_else(|| get(r, "sweep"))
-                    .cloned()
-                    .unwrap_or_default(),
-                get(r, "n").cloned().unwrap_or_default()
-            );
-            let ratio = num(r, "ratio_to_primal");
-            if method != "primal" && ratio < 1.0 {
-                found.push((
-                    file.into(),
-                    what.clone(),
-                    format!("{ratio:.3}× the primal it includes"),
-                ));
-            }
-            let spread = num(r, "spread");
-            if spread > 1.0 {
-                found.push((
-                    file.into(),
-                    what,
-                    format!("rounds spread {:.0}% of the median", 100.0 * spread),
-                ));
-            }
+    // (file, what the row measures, method, ratio to the primal, spread)
+    let mut timed: Vec<(&str, String, String, f64, f64)> = Vec::new();
+    for r in rows::read::<GradientRow>(out)?.unwrap_or_default() {
+        let what = format!("{} n={} {}", r.problem, r.n, r.method);
+        timed.push((
+            GradientRow::FILE,
+            what,
+            r.method,
+            r.ratio_to_primal,
+            r.spread,
+        ));
+    }
+    for r in rows::read::<NmRow>(out)?.unwrap_or_default() {
+        let what = format!("{} n={} {}", r.sweep, r.n, r.method);
+        timed.push((NmRow::FILE, what, r.method, r.ratio_to_primal, r.spread));
+    }
+    for (file, what, method, ratio, spread) in timed {
+        if method != "primal" && ratio < 1.0 {
+            found.push((
+                file.into(),
+                what.clone(),
+                format!("{ratio:.3}× the primal it includes"),
+            ));
+        }
+        if spread > 1.0 {
+            found.push((
+                file.into(),
+                what,
+                format!("rounds spread {:.0}% of the median", 100.0 * spread),
+            ));
         }
     }
-    if let Some(rows) = read(&out.join("second.csv"))? {
-        for r in &rows {
-            let what = format!(
-                "{} n={}",
-                get(r, "problem").cloned().unwrap_or_default(),
-                get(r, "n").cloned().unwrap_or_default()
-            );
-            for column in ["hvp_over_gradient", "hessian_over_gradient"] {
-                let ratio = num(r, column);
-                if ratio < 1.0 {
-                    found.push((
-                        "second.csv".into(),
-                        what.clone(),
-                        format!("{column} {ratio:.3}: cheaper than the gradient it includes"),
-                    ));
-                }
+    for r in rows::read::<SecondRow>(out)?.unwrap_or_default() {
+        let what = format!("{} n={}", r.problem, r.n);
+        let ratios = [
+            ("hvp_over_gradient", Some(r.hvp_over_gradient)),
+            ("hessian_over_gradient", r.hessian_over_gradient),
+        ];
+        for (column, ratio) in ratios {
+            if let Some(ratio) = ratio.filter(|&ratio| ratio < 1.0) {
+                found.push((
+                    SecondRow::FILE.into(),
+                    what.clone(),
+                    format!("{column} {ratio:.3}: cheaper than the gradient it includes"),
+                ));
             }
         }
     }
