@@ -96,11 +96,9 @@ fn family_table(out: &mut String, rows: &[&SummaryRow], first: &str) {
     out.push('\n');
 }
 
-/// The fault a record's reason names, if the engine broke the protocol.
+/// The fault a record carries, if the engine broke the protocol.
 pub fn fault_of(record: &Record) -> Option<ProcessFault> {
-    ProcessFault::ALL
-        .into_iter()
-        .find(|f| record.reason.starts_with(f.name()))
+    record.process_fault
 }
 
 impl ConformanceDocument<'_> {
@@ -883,6 +881,7 @@ mod tests {
             reason: evidence.into(),
             seconds: 0.0,
             failed_entry: None,
+            process_fault: None,
         };
         let entry = FailedEntry {
             expected: 0.42,
@@ -947,20 +946,21 @@ mod tests {
     fn the_summary_counts_what_the_markdown_says() {
         let mut report = failing_report();
         let first = report.records[0].clone();
-        let fault = |reason: &str| Record {
+        let fault = |process: ProcessFault, reason: &str| Record {
             check: Check::Vjp,
             meaning: Some(FailMeaning::Fault),
             bits: None,
             reason: reason.into(),
+            process_fault: Some(process),
             ..first.clone()
         };
-        report
-            .records
-            .push(fault("engine_timeout: no reply within 10.0 s"));
-        report.records.push(fault("engine_crashed: exit status 1"));
-        report
-            .records
-            .push(fault("engine_timeout: no reply within 10.0 s"));
+        let timeout = "engine_timeout: no reply within 10.0 s";
+        report.records.push(fault(ProcessFault::Timeout, timeout));
+        report.records.push(fault(
+            ProcessFault::Crashed,
+            "engine_crashed: exit status 1",
+        ));
+        report.records.push(fault(ProcessFault::Timeout, timeout));
         let document = planted_document(&report, &[]);
         let summary = document.summary();
         assert_eq!(

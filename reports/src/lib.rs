@@ -594,6 +594,7 @@ mod tests {
             reason: reason.into(),
             seconds: 0.0,
             failed_entry: None,
+            process_fault: None,
         }
     }
 

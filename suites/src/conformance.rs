@@ -25,10 +25,10 @@
 
 use crate::batch::{self, Prefetched};
 use crate::catalogue::{catalogue, Pitfall};
-use crate::fault_guard::{is_not_run, FaultGuard, NOT_RUN_REASON};
+use crate::fault_guard::{FaultGuard, NOT_RUN_REASON};
 use crate::generate::{case_tree, shrink, GenConfig, GeneratedCase};
 use crate::properties::{self, Property, PropertyOutcome};
-use adcheck_engines::{Differentiable, Engine, EngineError, Program};
+use adcheck_engines::{Differentiable, Engine, EngineError, ProcessFault, Program};
 use adcheck_oracle::{
     InconclusiveReason, Miss, Oracle, OracleConfig, Quantity, Reference, Verdict,
 };
@@ -337,6 +337,11 @@ pub struct Record {
     /// in memory for reports; `cases.csv` has the evidence text).
     #[serde(skip)]
     pub failed_entry: Option<FailedEntry>,
+    /// How the engine broke the protocol, when this fault is a process
+    /// fault (in memory; `cases.csv` has the fault's name leading the
+    /// evidence text).
+    #[serde(skip)]
+    pub process_fault: Option<ProcessFault>,
 }
 
 /// The values of the entry that failed an oracle check.
@@ -838,13 +843,19 @@ pub fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> P
 }
 
 /// What an engine call answered: a derivative, nothing because the engine
-/// does not support the call (nothing to judge), or an error (a fault: its
-/// text leads with a process fault's name, `engine error` or `engine
-/// panicked`).
+/// does not support the call (nothing to judge), or no answer (a fault).
 enum Answer {
     Got(adcheck_engines::Derivative),
     Unsupported,
-    Failed(String),
+    Failed(CallFault),
+}
+
+/// A call that gave no answer: the evidence text (it leads with a process
+/// fault's name, `engine error` or `engine panicked`) and, when the engine
+/// broke the protocol, which way.
+struct CallFault {
+    text: String,
+    process: Option<ProcessFault>,
 }
 
 /// Calls the engine, turning a panic into an error so one bad engine call
@@ -860,25 +871,35 @@ fn call(f: impl FnOnce() -> Result<adcheck_engines::Derivative, EngineError>) ->
 /// [`call`]'s work: `Err(None)` for an unsupported call.
 fn try_call(
     f: impl FnOnce() -> Result<adcheck_engines::Derivative, EngineError>,
-) -> Result<adcheck_engines::Derivative, Option<String>> {
+) -> Result<adcheck_engines::Derivative, Option<CallFault>> {
+    let fault = |text: String| {
+        Err(Some(CallFault {
+            text,
+            process: None,
+        }))
+    };
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(EngineError::Unsupported { .. })) => Err(None),
-        // The fault's name leads, so reports can count crashes and timeouts.
-        Ok(Err(e @ EngineError::Process { .. })) => Err(Some(e.to_string())),
-        Ok(Err(e)) => Err(Some(format!("engine error: {e}"))),
+        // The fault's name leads the text, for readers of `cases.csv`.
+        Ok(Err(e @ EngineError::Process { fault, .. })) => Err(Some(CallFault {
+            text: e.to_string(),
+            process: Some(fault),
+        })),
+        Ok(Err(e)) => fault(format!("engine error: {e}")),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a non-string panic".into());
-            Err(Some(format!("engine panicked: {message}")))
+            fault(format!("engine panicked: {message}"))
         }
     }
 }
 
-/// A record's verdict, meaning, bits, ulps, reason and failing entry.
+/// A record's verdict, meaning, bits, ulps, reason, failing entry and
+/// process fault.
 pub(crate) struct Folded {
     pub(crate) verdict: Outcome,
     meaning: Option<FailMeaning>,
@@ -886,6 +907,7 @@ pub(crate) struct Folded {
     ulps: Option<f64>,
     reason: String,
     entry: Option<FailedEntry>,
+    process_fault: Option<ProcessFault>,
 }
 
 impl Folded {
@@ -897,6 +919,15 @@ impl Folded {
             ulps: None,
             reason: String::new(),
             entry: None,
+            process_fault: None,
+        }
+    }
+
+    /// A fault: the engine gave no answer.
+    fn fault(reason: String, process_fault: Option<ProcessFault>) -> Folded {
+        Folded {
+            process_fault,
+            ..Folded::fail(FailMeaning::Fault, reason)
         }
     }
 
@@ -1111,16 +1142,15 @@ pub fn judge(
         reason: folded.reason,
         seconds,
         failed_entry: folded.entry,
+        process_fault: folded.process_fault,
     };
     // A check the guard did not run; the first of them carries the fault
     // that stopped the case when no record does (a property may have met
     // it in a call whose result it ignores).
     let not_run = |check: Check, records: &[Record]| {
-        let recorded = records
-            .iter()
-            .any(|r| r.verdict == Outcome::Fail && is_process_fault(&r.reason));
+        let recorded = records.iter().any(|r| r.process_fault.is_some());
         let folded = match guard.stopped() {
-            Some(fault) if !recorded => Folded::fail(FailMeaning::Fault, fault),
+            Some((fault, why)) if !recorded => Folded::fault(why, Some(fault)),
             _ => Folded::inconclusive(NOT_RUN_REASON.to_string()),
         };
         record(check, folded, 0.0)
@@ -1145,6 +1175,7 @@ pub fn judge(
             continue;
         }
         let start = Instant::now();
+        let refused = guard.refusals();
         let answer = call(|| match &reference.quantity {
             Quantity::Jvp(v) => engine.jvp(p, x, v),
             Quantity::Vjp(u) => engine.vjp(p, x, u),
@@ -1153,6 +1184,7 @@ pub fn judge(
             Quantity::Hvp(v) => engine.hvp(p, x, v),
         });
         let seconds = start.elapsed().as_secs_f64();
+        let not_run_here = guard.refusals() > refused;
         let answer = match answer {
             Answer::Got(d) => Ok(d),
             Answer::Unsupported => continue,
@@ -1160,10 +1192,10 @@ pub fn judge(
         };
         if want_quantity {
             match &answer {
-                Err(e) if is_not_run(e) => records.push(not_run(check, &records)),
+                Err(_) if not_run_here => records.push(not_run(check, &records)),
                 Err(e) => records.push(record(
                     check,
-                    Folded::fail(FailMeaning::Fault, e.clone()),
+                    Folded::fault(e.text.clone(), e.process),
                     seconds,
                 )),
                 Ok(got) => {
@@ -1185,8 +1217,8 @@ pub fn judge(
             records.push(record(Check::Primal, folded, 0.0));
         }
         if let (true, Err(e)) = (want_primal, &answer) {
-            if !is_not_run(e) && !is_process_fault(e) && primal_error.is_none() {
-                primal_error = Some(e.clone());
+            if !not_run_here && e.process.is_none() && primal_error.is_none() {
+                primal_error = Some(e.text.clone());
             }
         }
     }
@@ -1205,6 +1237,7 @@ pub fn judge(
         records.push(not_run(Check::Expected, &records));
     } else if let Some(pitfall) = &prepared.pitfall {
         let start = Instant::now();
+        let refused = guard.refusals();
         let answer = call(|| engine.gradient(p, x));
         let seconds = start.elapsed().as_secs_f64();
         let expected = match answer {
@@ -1220,10 +1253,12 @@ pub fn judge(
                 let folded = expectation(pitfall, &got.derivative, verdicts.as_deref());
                 Some(record(Check::Expected, folded, seconds))
             }
-            Answer::Failed(e) if is_not_run(&e) => Some(not_run(Check::Expected, &records)),
+            Answer::Failed(_) if guard.refusals() > refused => {
+                Some(not_run(Check::Expected, &records))
+            }
             Answer::Failed(e) => Some(record(
                 Check::Expected,
-                Folded::fail(FailMeaning::Fault, e),
+                Folded::fault(e.text, e.process),
                 seconds,
             )),
         };
@@ -1240,20 +1275,24 @@ pub fn judge(
                 continue;
             }
             let start = Instant::now();
+            let refused = guard.refusals();
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 properties::check(engine, property, p, x, &case.direction, &case.cotangent)
             }))
-            .unwrap_or_else(|_| PropertyOutcome::Faulted("engine panicked".into()));
+            .unwrap_or_else(|_| PropertyOutcome::Faulted {
+                why: "engine panicked".into(),
+                process: None,
+            });
             let seconds = start.elapsed().as_secs_f64();
             let folded = match outcome {
-                PropertyOutcome::Faulted(why) if is_not_run(&why) => {
+                PropertyOutcome::Faulted { .. } if guard.refusals() > refused => {
                     records.push(not_run(Check::Property(property), &records));
                     continue;
                 }
                 PropertyOutcome::Holds => Folded::pass(),
                 // An engine that errs or panics inside a property gave no
                 // answer: a fault, not an inconsistency.
-                PropertyOutcome::Faulted(why) => Folded::fail(FailMeaning::Fault, why),
+                PropertyOutcome::Faulted { why, process } => Folded::fault(why, process),
                 PropertyOutcome::Violated(why) => Folded::fail(FailMeaning::Inconsistent, why),
                 PropertyOutcome::ZeroSeedTimesInfinity(why) => Folded::convention(why),
                 PropertyOutcome::NotApplicable(_) => continue,
@@ -1291,16 +1330,6 @@ fn failing_record(
         .find(|r| r.check == check && r.verdict == Outcome::Fail)
 }
 
-/// Whether a failure's evidence is a process fault (a crash, a timeout,
-/// garbage, a wrong id, a failed start), directly or inside a property's
-/// engine error.
-pub fn is_process_fault(reason: &str) -> bool {
-    let reason = reason.strip_prefix("engine error: ").unwrap_or(reason);
-    adcheck_engines::ProcessFault::ALL
-        .iter()
-        .any(|f| reason.starts_with(f.name()))
-}
-
 /// Process faults met while shrinking one failure after which shrinking
 /// stops (each one restarted the engine, and may have cost a timeout).
 const SHRINK_FAULTS: usize = 2;
@@ -1325,7 +1354,7 @@ pub fn shrink_failure(
     let meaning = failed.fail_meaning();
     let started = Instant::now();
     let mut stop: Option<String> = None;
-    if is_process_fault(&failed.reason) {
+    if failed.process_fault.is_some() {
         stop = Some("a process fault: saved as found, not shrunk by re-running the engine".into());
     } else if config.shrink_budget == 0 {
         stop = Some("the shrink budget is 0: saved as found".into());
@@ -1353,7 +1382,7 @@ pub fn shrink_failure(
             let Some(r) = failing_record(engine, oracle, c, failed.check, with_hvp) else {
                 return false;
             };
-            if is_process_fault(&r.reason) {
+            if r.process_fault.is_some() {
                 faults += 1;
                 if faults >= SHRINK_FAULTS {
                     stop = Some(format!("{faults} candidates faulted the engine"));

@@ -6,8 +6,9 @@
 //! the timeout once per call (a dozen calls with the properties). The guard
 //! stops calling the engine for the rest of the case after a timeout, a
 //! failed start, or a second fault of any kind; the calls it does not make
-//! return [`EngineError::Process`] with [`NOT_RUN`] in the detail, and the
-//! judge records those checks as inconclusive `not_run_after_fault`. So a
+//! return [`EngineError::Process`] with [`NOT_RUN`] in the detail and are
+//! counted ([`FaultGuard::refusals`]), and the judge records those checks
+//! as inconclusive `not_run_after_fault`. So a
 //! case costs at most one timeout beyond what a well-behaved engine costs,
 //! plus the handshake of one fresh process.
 
@@ -32,8 +33,10 @@ pub struct FaultGuard<'a> {
 #[derive(Default)]
 struct GuardState {
     faults: usize,
-    /// Why the rest of the case is not run, once it is not.
-    stopped: Option<String>,
+    /// The fault that stopped the case and its reason text, once it did.
+    stopped: Option<(ProcessFault, String)>,
+    /// Calls not made since then.
+    refusals: usize,
 }
 
 impl<'a> FaultGuard<'a> {
@@ -45,10 +48,16 @@ impl<'a> FaultGuard<'a> {
         }
     }
 
-    /// The fault that stopped the case (its reason text, as a record of it
-    /// would read), if one did.
-    pub fn stopped(&self) -> Option<String> {
+    /// The fault that stopped the case and its reason text (as a record of
+    /// it would read), if one did.
+    pub fn stopped(&self) -> Option<(ProcessFault, String)> {
         self.lock().stopped.clone()
+    }
+
+    /// How many calls the guard has refused so far: a call that raised
+    /// the count was not made.
+    pub fn refusals(&self) -> usize {
+        self.lock().refusals
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, GuardState> {
@@ -59,7 +68,8 @@ impl<'a> FaultGuard<'a> {
         &self,
         call: impl FnOnce() -> Result<Derivative, EngineError>,
     ) -> Result<Derivative, EngineError> {
-        if let Some(first) = self.stopped() {
+        if let Some((_, first)) = self.stopped() {
+            self.lock().refusals += 1;
             return Err(EngineError::Process {
                 fault: ProcessFault::Unavailable,
                 detail: format!("{NOT_RUN} ({first})"),
@@ -72,16 +82,11 @@ impl<'a> FaultGuard<'a> {
             let final_fault = matches!(fault, ProcessFault::Timeout | ProcessFault::Unavailable);
             if final_fault || state.faults >= FAULTS_PER_CASE {
                 // The client bounds `detail` (a few short stderr lines).
-                state.stopped = Some(format!("{}: {detail}", fault.name()));
+                state.stopped = Some((*fault, format!("{}: {detail}", fault.name())));
             }
         }
         answer
     }
-}
-
-/// Whether an error text says the guard did not make the call.
-pub fn is_not_run(reason: &str) -> bool {
-    reason.contains(NOT_RUN)
 }
 
 impl Engine for FaultGuard<'_> {
@@ -158,8 +163,10 @@ mod tests {
         let guard = FaultGuard::new(&engine);
         let p = program();
         assert!(guard.jvp(&p, &[1.0], &[1.0]).is_err());
+        assert_eq!(guard.refusals(), 0);
         let skipped = guard.vjp(&p, &[1.0], &[1.0]).unwrap_err().to_string();
-        assert!(is_not_run(&skipped), "{skipped}");
+        assert_eq!(guard.refusals(), 1);
+        assert!(skipped.contains(NOT_RUN), "{skipped}");
         assert!(skipped.contains("engine_timeout: simulated"), "{skipped}");
         assert_eq!(engine.calls.load(Ordering::Relaxed), 1);
     }
@@ -175,9 +182,10 @@ mod tests {
         assert!(guard.jvp(&p, &[1.0], &[1.0]).is_err());
         assert!(guard.stopped().is_none());
         assert!(guard.jvp(&p, &[1.0], &[1.0]).is_err());
-        assert!(guard.stopped().is_some());
+        assert_eq!(guard.stopped().map(|(f, _)| f), Some(ProcessFault::Crashed));
         assert!(guard.jvp(&p, &[1.0], &[1.0]).is_err());
         assert_eq!(engine.calls.load(Ordering::Relaxed), 2);
+        assert_eq!(guard.refusals(), 1);
     }
 
     #[test]

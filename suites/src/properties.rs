@@ -5,7 +5,7 @@
 //! chain rule in `f64` lands within a few `ε · length · magnitude` of the
 //! exact value, so a larger gap is a bug, not rounding.
 
-use adcheck_engines::{Differentiable, Engine, EngineError, Program};
+use adcheck_engines::{Differentiable, Engine, EngineError, ProcessFault, Program};
 use serde::{Deserialize, Serialize};
 
 /// A consistency property.
@@ -58,8 +58,14 @@ pub enum PropertyOutcome {
     /// engine does not support a computation it needs.
     NotApplicable(String),
     /// The engine gave no answer to a computation it needs: an error or a
-    /// panic (a fault, not an inconsistency).
-    Faulted(String),
+    /// panic (a fault, not an inconsistency), with the evidence and, when
+    /// the engine broke the protocol, which way.
+    Faulted {
+        /// The evidence.
+        why: String,
+        /// The process fault, if it was one.
+        process: Option<ProcessFault>,
+    },
     /// The two sides differ only as AD modes may where a derivative is
     /// not defined everywhere: an exactly zero seed meeting an infinite
     /// partial (one mode multiplies 0·∞ = NaN on a path the other never
@@ -109,7 +115,13 @@ fn err(e: EngineError) -> PropertyOutcome {
         EngineError::Unsupported { what, .. } => {
             PropertyOutcome::NotApplicable(format!("the engine does not support {what}"))
         }
-        e => PropertyOutcome::Faulted(format!("engine error: {e}")),
+        e => PropertyOutcome::Faulted {
+            process: match e {
+                EngineError::Process { fault, .. } => Some(fault),
+                _ => None,
+            },
+            why: format!("engine error: {e}"),
+        },
     }
 }
 
