@@ -471,15 +471,14 @@ impl ConformanceDocument<'_> {
                 out.push('\n');
             }
             // One class: a mode that multiplies a zero seed by an infinite
-            // partial (the consistency properties' conventions).
+            // partial (the only convention a consistency property folds
+            // to: `PropertyOutcome::ZeroSeedTimesInfinity`).
             let zero_seed: Vec<&Record> = self
                 .report
                 .records
                 .iter()
                 .filter(|r| {
-                    r.verdict == Outcome::Convention
-                        && r.reason
-                            .starts_with(adcheck_suites::properties::ZERO_SEED_TIMES_INFINITY)
+                    r.verdict == Outcome::Convention && matches!(r.check, Check::Property(_))
                 })
                 .collect();
             let at_kinks = conventions - zero_seed.len();
