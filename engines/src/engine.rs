@@ -194,6 +194,12 @@ impl EngineError {
                 got: seed.len(),
             });
         }
+        // `s · 0` is ±0 for a finite entry and NaN otherwise: one sum the
+        // compiler vectorises, and the search only when it is not 0.
+        let all_finite = seed.iter().fold(0.0, |acc, s| acc + s * 0.0) == 0.0;
+        if all_finite {
+            return Ok(());
+        }
         match seed.iter().position(|s| !s.is_finite()) {
             Some(index) => Err(EngineError::NonFiniteSeed { what, index }),
             None => Ok(()),

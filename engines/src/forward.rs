@@ -4,6 +4,20 @@
 //! carries `K` tangents, so a Jacobian costs `⌈n / K⌉` passes. Both are plain
 //! `Copy` values: no allocation or indirection per operation. Local
 //! derivatives come from [`crate::conventions`] (one table for all engines).
+//!
+//! **Two speeds, one answer.** adcheck's convention is that an exactly zero
+//! tangent times an infinite or NaN partial is 0 ([`conventions::chain`]).
+//! Testing every product for it costs a compare and a select per
+//! operation and keeps the compiler from scheduling the tangent arithmetic
+//! freely, so the tangents of `f64` and `[f64; K]` are plain arithmetic:
+//! there `0 · ∞` is NaN, as in IEEE. The entry points ([`jvp`],
+//! [`jacobian`], [`ForwardEngine`]) run the plain pass and, only when a
+//! tangent of the result is NaN, run the pass again on [`Strict`] tangents,
+//! which apply the zero rule at every product. Where no NaN reaches the
+//! result the two passes agree but for the sign of a zero (a plain
+//! `p · 0` may be `−0`), because the rule only ever changes a product whose
+//! tangent is exactly zero, and that product is `±0` or NaN; a NaN that a
+//! selection drops does not reach the result in either pass.
 
 use crate::conventions::{self, chain};
 use crate::engine::{CallStats, Capabilities, Derivative, Engine, EngineError};
@@ -15,38 +29,45 @@ use std::fmt::Debug;
 /// How many directions [`ForwardEngine::jacobian`] carries in one pass.
 pub const JACOBIAN_CHUNK: usize = 8;
 
-/// The tangent part of a dual number: one direction (`f64`) or `K` (`[f64; K]`).
+/// The tangent part of a dual number: one direction (`f64`) or `K`
+/// (`[f64; K]`), plain IEEE arithmetic, or either under the zero rule
+/// ([`Strict`]).
 pub trait Tangent: Copy + Debug + PartialEq {
     /// The zero tangent (a constant).
     const ZERO: Self;
-    /// `partial · self`, where a zero component stays zero (see
-    /// [`conventions::chain`]).
+    /// `partial · self`.
     fn chain(self, partial: f64) -> Self;
-    /// `pa · self + pb · other`, with the same zero rule.
+    /// `pa · self + pb · other`.
     fn chain2(self, pa: f64, other: Self, pb: f64) -> Self;
-    /// `self + partial · other`, with the same zero rule.
+    /// `self + partial · other`.
     fn accumulate(&mut self, partial: f64, other: Self);
     /// Whether every component is exactly zero.
     fn is_zero(&self) -> bool;
+    /// Whether a component is NaN.
+    fn has_nan(&self) -> bool;
 }
 
 impl Tangent for f64 {
     const ZERO: Self = 0.0;
     #[inline]
     fn chain(self, partial: f64) -> Self {
-        chain(partial, self)
+        partial * self
     }
     #[inline]
     fn chain2(self, pa: f64, other: Self, pb: f64) -> Self {
-        chain(pa, self) + chain(pb, other)
+        pa * self + pb * other
     }
     #[inline]
     fn accumulate(&mut self, partial: f64, other: Self) {
-        *self += chain(partial, other);
+        *self += partial * other;
     }
     #[inline]
     fn is_zero(&self) -> bool {
         *self == 0.0
+    }
+    #[inline]
+    fn has_nan(&self) -> bool {
+        self.is_nan()
     }
 }
 
@@ -54,25 +75,87 @@ impl<const K: usize> Tangent for [f64; K] {
     const ZERO: Self = [0.0; K];
     #[inline]
     fn chain(self, partial: f64) -> Self {
-        self.map(|t| chain(partial, t))
+        self.map(|t| partial * t)
     }
     #[inline]
     fn chain2(self, pa: f64, other: Self, pb: f64) -> Self {
         let mut out = [0.0; K];
         for k in 0..K {
-            out[k] = chain(pa, self[k]) + chain(pb, other[k]);
+            out[k] = pa * self[k] + pb * other[k];
         }
         out
     }
     #[inline]
     fn accumulate(&mut self, partial: f64, other: Self) {
         for k in 0..K {
-            self[k] += chain(partial, other[k]);
+            self[k] += partial * other[k];
         }
     }
     #[inline]
     fn is_zero(&self) -> bool {
         self.iter().all(|t| *t == 0.0)
+    }
+    #[inline]
+    fn has_nan(&self) -> bool {
+        self.iter().any(|t| t.is_nan())
+    }
+}
+
+/// Tangents under adcheck's zero rule: a component that is exactly zero
+/// stays zero whatever the partial ([`conventions::chain`]), so a constant
+/// never turns into NaN through an infinite partial.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Strict<V>(pub V);
+
+impl Tangent for Strict<f64> {
+    const ZERO: Self = Strict(0.0);
+    #[inline]
+    fn chain(self, partial: f64) -> Self {
+        Strict(chain(partial, self.0))
+    }
+    #[inline]
+    fn chain2(self, pa: f64, other: Self, pb: f64) -> Self {
+        Strict(chain(pa, self.0) + chain(pb, other.0))
+    }
+    #[inline]
+    fn accumulate(&mut self, partial: f64, other: Self) {
+        self.0 += chain(partial, other.0);
+    }
+    #[inline]
+    fn is_zero(&self) -> bool {
+        self.0 == 0.0
+    }
+    #[inline]
+    fn has_nan(&self) -> bool {
+        self.0.is_nan()
+    }
+}
+
+impl<const K: usize> Tangent for Strict<[f64; K]> {
+    const ZERO: Self = Strict([0.0; K]);
+    #[inline]
+    fn chain(self, partial: f64) -> Self {
+        Strict(self.0.map(|t| chain(partial, t)))
+    }
+    #[inline]
+    fn chain2(self, pa: f64, other: Self, pb: f64) -> Self {
+        Strict(std::array::from_fn(|k| {
+            chain(pa, self.0[k]) + chain(pb, other.0[k])
+        }))
+    }
+    #[inline]
+    fn accumulate(&mut self, partial: f64, other: Self) {
+        for k in 0..K {
+            self.0[k] += chain(partial, other.0[k]);
+        }
+    }
+    #[inline]
+    fn is_zero(&self) -> bool {
+        self.0.iter().all(|t| *t == 0.0)
+    }
+    #[inline]
+    fn has_nan(&self) -> bool {
+        self.0.iter().any(|t| t.is_nan())
     }
 }
 
@@ -286,6 +369,18 @@ pub fn jvp<F: Differentiable + ?Sized>(
         .map(|(&re, &eps)| Dual { re, eps })
         .collect();
     let out = f.eval(&duals);
+    if out.iter().any(|d| d.eps.is_nan()) {
+        // Perhaps 0·∞ on the way: the pass again under the zero rule.
+        let duals: Vec<Dual<Strict<f64>>> = duals
+            .iter()
+            .map(|d| Dual::new(d.re, Strict(d.eps)))
+            .collect();
+        let out = f.eval(&duals);
+        return Ok((
+            out.iter().map(|d| d.re).collect(),
+            out.iter().map(|d| d.eps.0).collect(),
+        ));
+    }
     Ok((
         out.iter().map(|d| d.re).collect(),
         out.iter().map(|d| d.eps).collect(),
@@ -311,14 +406,23 @@ pub fn jacobian<const K: usize, F: Differentiable + ?Sized>(
                 d.eps[j - first] = 1.0;
             }
         }
-        let out = f.eval(&duals);
+        let mut out: Vec<(f64, [f64; K])> = f.eval(&duals).iter().map(|d| (d.re, d.eps)).collect();
         passes += 1;
-        for (i, y) in out.iter().enumerate() {
+        if out.iter().any(|(_, eps)| eps.has_nan()) {
+            // Perhaps 0·∞ on the way: this pass again under the zero rule.
+            let strict: Vec<Dual<Strict<[f64; K]>>> = duals
+                .iter()
+                .map(|d| Dual::new(d.re, Strict(d.eps)))
+                .collect();
+            out = f.eval(&strict).iter().map(|d| (d.re, d.eps.0)).collect();
+            passes += 1;
+        }
+        for (i, (_, eps)) in out.iter().enumerate() {
             for k in 0..K.min(n.saturating_sub(first)) {
-                jac[i * n + first + k] = y.eps[k];
+                jac[i * n + first + k] = eps[k];
             }
         }
-        primal = out.iter().map(|d| d.re).collect();
+        primal = out.iter().map(|(re, _)| *re).collect();
     }
     Ok((primal, jac, passes))
 }
@@ -409,7 +513,13 @@ mod tests {
     fn a_zero_tangent_passes_a_singular_point_unharmed() {
         // ∂/∂x of x + sqrt(y) at y = 0 is 1, though sqrt′(0) = ∞.
         let p = Program::parse("input x y\ns = sqrt y\nz = add x s\noutput z").unwrap();
+        // The plain pass meets 0·∞ = NaN; the entry points rerun it strictly.
+        let plain = p.eval(&[Dual::new(1.0, 1.0), Dual::new(0.0, 0.0)]);
+        assert!(plain[0].eps.is_nan());
         let (_, d) = jvp(&p, &[1.0, 0.0], &[1.0, 0.0]).unwrap();
         assert_eq!(d, vec![1.0]);
+        let (_, jac, passes) = jacobian::<2, _>(&p, &[1.0, 0.0]).unwrap();
+        assert_eq!(jac, vec![1.0, f64::INFINITY]);
+        assert_eq!(passes, 2, "one plain pass and its strict rerun");
     }
 }

@@ -7,7 +7,7 @@
 //! One forward and one backward sweep, each in dual arithmetic.
 
 use crate::engine::{CallStats, Capabilities, Derivative, Engine, EngineError};
-use crate::forward::{Dual, ForwardEngine};
+use crate::forward::{Dual, ForwardEngine, Strict};
 use crate::reverse::{record, Tape};
 use crate::{Differentiable, Program};
 
@@ -44,24 +44,27 @@ fn weighted<F: Differentiable + ?Sized>(
     v: &[f64],
     u: &[f64],
 ) -> Result<SecondOrder, EngineError> {
-    let tape: Tape<Dual> = Tape::new();
-    let inputs: Vec<Dual> = x
+    // Strict tangents: the sweep multiplies adjoints by partials, and an
+    // adjoint whose tangent is exactly zero must stay zero through an
+    // infinite partial (no cheap rerun here as in forward mode).
+    let tape: Tape<Dual<Strict<f64>>> = Tape::new();
+    let inputs: Vec<Dual<Strict<f64>>> = x
         .iter()
         .zip(v)
-        .map(|(&re, &eps)| Dual::new(re, eps))
+        .map(|(&re, &eps)| Dual::new(re, Strict(eps)))
         .collect();
     let outputs = record(&tape, f, &inputs);
     let primal = outputs.iter().map(|y| y.value().re).collect();
-    let seeds: Vec<(u32, Dual)> = outputs
+    let seeds: Vec<(u32, Dual<Strict<f64>>)> = outputs
         .iter()
         .zip(u)
-        .filter_map(|(y, &w)| y.node().map(|n| (n, Dual::new(w, 0.0))))
+        .filter_map(|(y, &w)| y.node().map(|n| (n, Dual::new(w, Strict(0.0)))))
         .collect();
     let mut adjoints = Vec::new();
     tape.backward(&seeds, &mut adjoints);
     let n = x.len();
     let gradient = adjoints[..n].iter().map(|a| a.re).collect();
-    let hvp = adjoints[..n].iter().map(|a| a.eps).collect();
+    let hvp = adjoints[..n].iter().map(|a| a.eps.0).collect();
     let stats = CallStats {
         forward_passes: 1,
         reverse_sweeps: 1,
