@@ -50,13 +50,13 @@ use crate::ops::{BinaryOp, UnaryOp};
 use crate::Scalar;
 use std::cmp::Ordering;
 
-#[inline]
+#[inline(always)]
 fn c<T: Scalar>(v: f64) -> T {
     T::from_f64(v)
 }
 
 /// The value and derivative of a unary operation at `x`.
-#[inline]
+#[inline(always)]
 pub fn unary<T: Scalar>(op: UnaryOp, x: &T) -> (T, T) {
     match op {
         UnaryOp::Neg => (-x.clone(), c(-1.0)),
@@ -140,7 +140,7 @@ fn sigmoid<T: Scalar>(x: &T) -> T {
 }
 
 /// The value and the two partial derivatives of a binary operation.
-#[inline]
+#[inline(always)]
 pub fn binary<T: Scalar>(op: BinaryOp, a: &T, b: &T) -> (T, T, T) {
     match op {
         BinaryOp::Add => (a.clone() + b.clone(), c(1.0), c(1.0)),
@@ -267,7 +267,7 @@ pub fn logsumexp<T: Scalar>(xs: &[T], mut partial: impl FnMut(usize, T)) -> T {
 
 /// `partial · tangent`, except that an exactly zero tangent gives zero even
 /// when the partial is infinite or NaN (the last row of the table).
-#[inline]
+#[inline(always)]
 pub fn chain(partial: f64, tangent: f64) -> f64 {
     if tangent == 0.0 {
         0.0

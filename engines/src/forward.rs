@@ -174,7 +174,7 @@ impl<V: Tangent> Dual<V> {
         Dual { re, eps }
     }
 
-    #[inline]
+    #[inline(always)]
     fn unary(&self, op: UnaryOp) -> Self {
         let (re, d) = conventions::unary(op, &self.re);
         Dual {
@@ -183,7 +183,7 @@ impl<V: Tangent> Dual<V> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn binary(&self, op: BinaryOp, other: &Self) -> Self {
         let (re, da, db) = conventions::binary(op, &self.re, &other.re);
         Dual {
@@ -202,35 +202,35 @@ macro_rules! scalar_operators {
     (impl [$($generics:tt)*] $ty:ty) => {
         impl<$($generics)*> ::std::ops::Add for $ty {
             type Output = Self;
-            #[inline]
+            #[inline(always)]
             fn add(self, rhs: Self) -> Self {
                 self.binary($crate::ops::BinaryOp::Add, &rhs)
             }
         }
         impl<$($generics)*> ::std::ops::Sub for $ty {
             type Output = Self;
-            #[inline]
+            #[inline(always)]
             fn sub(self, rhs: Self) -> Self {
                 self.binary($crate::ops::BinaryOp::Sub, &rhs)
             }
         }
         impl<$($generics)*> ::std::ops::Mul for $ty {
             type Output = Self;
-            #[inline]
+            #[inline(always)]
             fn mul(self, rhs: Self) -> Self {
                 self.binary($crate::ops::BinaryOp::Mul, &rhs)
             }
         }
         impl<$($generics)*> ::std::ops::Div for $ty {
             type Output = Self;
-            #[inline]
+            #[inline(always)]
             fn div(self, rhs: Self) -> Self {
                 self.binary($crate::ops::BinaryOp::Div, &rhs)
             }
         }
         impl<$($generics)*> ::std::ops::Neg for $ty {
             type Output = Self;
-            #[inline]
+            #[inline(always)]
             fn neg(self) -> Self {
                 self.unary($crate::ops::UnaryOp::Neg)
             }

@@ -117,7 +117,7 @@ impl<T: TapeScalar> Tape<T> {
     /// is left out: it carries nothing, and recorded it would turn an
     /// infinite adjoint into NaN through `0·∞` (see [`conventions`], last
     /// row).
-    #[inline]
+    #[inline(always)]
     fn push(&self, edges: &[Edge<T>]) -> u32 {
         let mut d = self.data.borrow_mut();
         // (The common case, no zero partial, stays a plain copy.)
@@ -190,7 +190,7 @@ impl<'t, T: TapeScalar> Var<'t, T> {
         self.tape.map(|_| self.index)
     }
 
-    #[inline]
+    #[inline(always)]
     fn derive1(&self, value: T, partial: T) -> Self {
         match self.tape {
             None => Var::constant(value),
@@ -205,7 +205,7 @@ impl<'t, T: TapeScalar> Var<'t, T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn derive2(&self, other: &Self, value: T, pa: T, pb: T) -> Self {
         match (self.tape, other.tape) {
             (None, None) => Var::constant(value),
@@ -235,13 +235,13 @@ impl<'t, T: TapeScalar> Var<'t, T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn unary(&self, op: UnaryOp) -> Self {
         let (value, d) = conventions::unary(op, &self.value);
         self.derive1(value, d)
     }
 
-    #[inline]
+    #[inline(always)]
     fn binary(&self, op: BinaryOp, other: &Self) -> Self {
         let (value, da, db) = conventions::binary(op, &self.value, &other.value);
         // x − x and x / x of one variable are constants (0, and 1 where x is
