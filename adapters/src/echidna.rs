@@ -100,6 +100,21 @@ impl Engine for EchidnaEngine {
     }
 }
 
+/// The primal and `uᵀJ` of any [`Differentiable`] by echidna's reverse mode
+/// (`echidna::vjp` over `Reverse<f64>`), as a user of echidna computes a
+/// gradient; the bench measures it beside the built-in engines.
+pub fn vjp_of<F: Differentiable + ?Sized>(f: &F, x: &[f64], u: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    echidna::vjp(
+        |xs: &[Reverse<f64>]| {
+            let inputs: Vec<FloatScalar<Reverse<f64>>> =
+                xs.iter().map(|&x| FloatScalar(x)).collect();
+            f.eval(&inputs).into_iter().map(|y| y.0).collect()
+        },
+        x,
+        u,
+    )
+}
+
 /// The seed example through all three of echidna's modes.
 #[cfg(test)]
 mod tests {

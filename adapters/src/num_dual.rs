@@ -204,6 +204,22 @@ impl ForwardActive for DualScalar<Dual64> {
     }
 }
 
+/// The primal and `J·v` of any [`Differentiable`] in one pass of num-dual's
+/// `Dual64`, as a user of num-dual computes a directional derivative; the
+/// bench measures it beside the built-in engines.
+pub fn jvp_of<F: Differentiable + ?Sized>(f: &F, x: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let inputs: Vec<DualScalar<Dual64>> = x
+        .iter()
+        .zip(v)
+        .map(|(&re, &eps)| DualScalar(Dual64::new(re, eps)))
+        .collect();
+    let out = f.eval(&inputs);
+    (
+        out.iter().map(|y| y.0.re).collect(),
+        out.iter().map(|y| y.0.eps).collect(),
+    )
+}
+
 /// num-dual as an adcheck engine (`num-dual`).
 pub struct NumDualEngine {
     forward: ForwardGlue<DualScalar<Dual64>>,

@@ -164,4 +164,105 @@ fn impossible_measurements_are_flagged_as_suspect() {
     let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
     assert!(html.contains("Suspect measurements") && html.contains("forward_per_direction"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SUSPECT"));
+    // The flagged row is left out of the slope fit: one trusted point is
+    // no slope.
+    let (_, slopes) = columns(&dir.path().join("slopes.csv"));
+    let reverse = slopes
+        .iter()
+        .find(|r| r[0] == "gradient rosenbrock" && r[1] == "reverse")
+        .unwrap();
+    assert_eq!(reverse[2], "NaN", "{reverse:?}");
+}
+
+#[test]
+fn the_page_leads_with_each_target_measured_and_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    // Reverse at 30× (tape target met, the seed's 4× missed), forward at
+    // 1.5×, and the peers: echidna slower in reverse mode everywhere,
+    // num-dual faster than the built-in forward mode on log-sum-exp.
+    std::fs::write(
+        dir.path().join("gradient.csv"),
+        "problem,n,method,seconds,spread,ratio_to_primal\n\
+         rosenbrock,1000,primal,1e-6,0.05,1.0\n\
+         rosenbrock,1000,reverse,3e-5,0.05,30.0\n\
+         rosenbrock,1000,forward_per_direction,1.5e-6,0.05,1.5\n\
+         rosenbrock,1000,peer_echidna_reverse,4e-5,0.05,40.0\n\
+         rosenbrock,1000,peer_num_dual_per_direction,2e-6,0.05,2.0\n\
+         logsumexp,100000,primal,1e-3,0.05,1.0\n\
+         logsumexp,100000,reverse,5e-3,0.05,5.0\n\
+         logsumexp,100000,forward_per_direction,1.4e-3,0.05,1.4\n\
+         logsumexp,100000,peer_echidna_reverse,9e-3,0.05,9.0\n\
+         logsumexp,100000,peer_num_dual_per_direction,1.2e-3,0.05,1.2\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_adcheck-bench"))
+        .arg("--out")
+        .arg(dir.path())
+        .arg("report")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    let targets = html.find("<h2>Targets</h2>").expect("a headline table");
+    assert!(
+        targets < html.find("<h2>Run</h2>").unwrap(),
+        "the targets come first"
+    );
+    let row = |target: &str| -> String {
+        let start = html
+            .find(target)
+            .unwrap_or_else(|| panic!("no row {target}"));
+        html[start..start + html[start..].find("</tr>").unwrap()].to_string()
+    };
+    let judged = [
+        ("reverse (tape) ≤ 35×", "30.00×", "met"),
+        (
+            "best built-in reverse mode ≤ 5× the primal, Rosenbrock",
+            "30.00×",
+            "missed",
+        ),
+        (
+            "best built-in reverse mode ≤ 2× the primal, log-sum-exp",
+            "5.00×",
+            "missed",
+        ),
+        ("forward mode ≤ 2× the primal per direction", "1.50×", "met"),
+        ("reverse mode, against echidna", "30.00× vs 40.00×", "met"),
+        (
+            "forward mode per direction, against num-dual",
+            "1.40× vs 1.20×",
+            "missed",
+        ),
+    ];
+    for (target, measured, verdict) in judged {
+        let r = row(target);
+        assert!(r.contains(measured), "{r}");
+        assert!(r.contains(&format!("<td>{verdict}</td>")), "{r}");
+    }
+}
+
+#[test]
+fn peers_without_the_peer_build_are_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_adcheck-bench"))
+        .args(["--quick", "--experiment", "gradient", "--peers", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if cfg!(all(feature = "echidna", feature = "num-dual")) {
+        assert!(out.status.success(), "{stderr}");
+        let text = std::fs::read_to_string(dir.path().join("gradient.csv")).unwrap();
+        assert!(
+            text.contains("peer_echidna_reverse") && text.contains("peer_num_dual_per_direction")
+        );
+    } else {
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("cargo xtask bench --peers"), "{stderr}");
+    }
 }

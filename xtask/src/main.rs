@@ -55,7 +55,8 @@ enum Task {
     },
     /// Measure cost scaling: CSV, SVG plots and index.html under
     /// target/adcheck/bench (`adcheck-bench`; `--quick` for a smoke run,
-    /// `report` to rebuild the page from the CSVs).
+    /// `--peers` to measure echidna and num-dual beside the built-in
+    /// engines, `report` to rebuild the page from the CSVs).
     #[command(disable_help_flag = true)]
     Bench {
         /// Arguments for `adcheck-bench`.
@@ -182,7 +183,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Task::Serve { args } => runner("adcheck", Some("serve"), &features_for(&args), args),
         Task::Report { args } => runner("adcheck", Some("report"), &[], args),
-        Task::Bench { args } => runner("adcheck-bench", None, &[], args),
+        Task::Bench { args } => {
+            // The peers are the adapters' crates, compiled in on request.
+            let peers: Vec<String> = if args.iter().any(|a| a == "--peers") {
+                ADAPTERS.iter().map(|(_, f)| f.to_string()).collect()
+            } else {
+                Vec::new()
+            };
+            runner("adcheck-bench", None, &peers, args)
+        }
     }
 }
 

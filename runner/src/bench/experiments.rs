@@ -52,6 +52,11 @@ pub fn write_meta(out: &Path, quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// The peer method measuring echidna's reverse-mode gradient.
+pub const PEER_ECHIDNA_REVERSE: &str = "peer_echidna_reverse";
+/// The peer method measuring one num-dual `Dual64` direction.
+pub const PEER_NUM_DUAL_DIRECTION: &str = "peer_num_dual_per_direction";
+
 /// Builds a problem of a given size.
 type MakeProblem = Box<dyn Fn(usize) -> Box<dyn DynProblem>>;
 
@@ -103,6 +108,19 @@ pub fn gradient(out: &Path, settings: &Settings) -> Result<()> {
                 ("reverse", &mut reverse),
                 ("forward_per_direction", &mut direction),
             ];
+            // Peers, in the same interleaved rounds (`--peers`).
+            #[cfg(feature = "echidna")]
+            let mut echidna = || keep(problem.echidna_reverse(&x));
+            #[cfg(feature = "echidna")]
+            if settings.peers {
+                methods.push((PEER_ECHIDNA_REVERSE, &mut echidna));
+            }
+            #[cfg(feature = "num-dual")]
+            let mut num_dual = || keep(problem.num_dual_direction(&x));
+            #[cfg(feature = "num-dual")]
+            if settings.peers {
+                methods.push((PEER_NUM_DUAL_DIRECTION, &mut num_dual));
+            }
             if n <= 1000 {
                 methods.push(("forward_scalar", &mut full));
                 methods.push(("forward_vector", &mut vector));
@@ -143,11 +161,28 @@ pub trait DynProblem {
     fn forward_vector(&self, x: &[f64]) -> Vec<f64>;
     /// The gradient by central differences (2n evaluations).
     fn differences(&self, x: &[f64]) -> Vec<f64>;
+    /// A peer: the gradient by echidna's reverse mode.
+    #[cfg(feature = "echidna")]
+    fn echidna_reverse(&self, x: &[f64]) -> Vec<f64>;
+    /// A peer: one direction by num-dual's `Dual64`.
+    #[cfg(feature = "num-dual")]
+    fn num_dual_direction(&self, x: &[f64]) -> Vec<f64>;
 }
 
 impl<F: Differentiable> DynProblem for F {
     fn inputs(&self) -> usize {
         self.n_inputs()
+    }
+    #[cfg(feature = "echidna")]
+    fn echidna_reverse(&self, x: &[f64]) -> Vec<f64> {
+        let u = vec![1.0; self.n_outputs()];
+        adcheck_adapters::echidna::vjp_of(self, x, &u).1
+    }
+    #[cfg(feature = "num-dual")]
+    fn num_dual_direction(&self, x: &[f64]) -> Vec<f64> {
+        let mut v = vec![0.0; x.len()];
+        v[0] = 1.0;
+        adcheck_adapters::num_dual::jvp_of(self, x, &v).1
     }
     fn primal(&self, x: &[f64]) -> Vec<f64> {
         self.eval(x)

@@ -34,6 +34,12 @@ struct Cli {
     /// Where to write the outputs.
     #[arg(long, default_value = "target/adcheck/bench")]
     out: PathBuf,
+    /// Measure the peer crates beside the built-in engines in the gradient
+    /// experiment: echidna's reverse mode and num-dual's forward mode (a
+    /// build with the `echidna` and `num-dual` features; `cargo xtask bench
+    /// --peers` makes it).
+    #[arg(long)]
+    peers: bool,
 }
 
 #[derive(Subcommand)]
@@ -61,7 +67,11 @@ fn run(cli: Cli) -> Result<()> {
             .filter(|a| cli.experiments.iter().any(|e| e == a))
             .collect()
     };
-    let settings = timing::Settings::new(cli.quick);
+    if cli.peers && !cfg!(all(feature = "echidna", feature = "num-dual")) {
+        bail!("--peers needs a build with the echidna and num-dual features: run `cargo xtask bench --peers`");
+    }
+    let mut settings = timing::Settings::new(cli.quick);
+    settings.peers = cli.peers;
     experiments::write_meta(&cli.out, cli.quick)?;
     for name in chosen {
         eprintln!(

@@ -12,6 +12,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
+/// Rounds that spread by more than their median: the row is flagged as
+/// suspect and left out of slope fits.
+const MAX_SPREAD: f64 = 1.0;
+
 /// A series: label and (x, y) points.
 type Series = (String, Vec<(f64, f64)>);
 
@@ -35,17 +39,95 @@ pub fn slope(points: &[(f64, f64)]) -> f64 {
     num / den
 }
 
-const COLOURS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
+/// Every series name the experiments write, each with its own colour on
+/// every plot (methods, schedules, the scale experiment's series).
+const NAMED_COLOURS: [(&str, RGBColor); 16] = [
+    ("reverse", RGBColor(214, 39, 40)),
+    ("forward_per_direction", RGBColor(31, 119, 180)),
+    ("forward_scalar", RGBColor(23, 190, 207)),
+    ("forward_vector", RGBColor(44, 160, 44)),
+    ("central_differences", RGBColor(127, 127, 127)),
+    ("peer_echidna_reverse", RGBColor(255, 127, 14)),
+    ("peer_num_dual_per_direction", RGBColor(148, 103, 189)),
+    ("plain_tape", RGBColor(140, 86, 75)),
+    ("store_all", RGBColor(214, 39, 40)),
+    ("uniform_sqrt", RGBColor(44, 160, 44)),
+    ("binomial_s10", RGBColor(31, 119, 180)),
+    ("binomial_s4", RGBColor(31, 119, 180)),
+    ("chain gradient", RGBColor(214, 39, 40)),
+    ("chain jvp", RGBColor(31, 119, 180)),
+    ("wide gradient", RGBColor(255, 127, 14)),
+    ("wide jvp", RGBColor(44, 160, 44)),
 ];
 
+/// The colour of a series: its own from [`NAMED_COLOURS`], else one of a
+/// spare palette chosen by its name (stable across plots and runs).
+fn colour_of(label: &str) -> RGBColor {
+    const SPARE: [RGBColor; 4] = [
+        RGBColor(188, 189, 34),
+        RGBColor(227, 119, 194),
+        RGBColor(0, 0, 0),
+        RGBColor(102, 102, 255),
+    ];
+    NAMED_COLOURS
+        .iter()
+        .find(|(name, _)| *name == label)
+        .map(|&(_, c)| c)
+        .unwrap_or_else(|| {
+            let hash = label
+                .bytes()
+                .fold(0usize, |h, b| h.wrapping_mul(31) + b as usize);
+            SPARE[hash % SPARE.len()]
+        })
+}
+
+/// A tick label a reader takes in at a glance: `0.5`, `3`, `40`, `1k`,
+/// `20k`, `1M`, `1e-6`.
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e9).contains(&a) {
+        format!("{v:.0e}")
+    } else if a >= 1e6 {
+        format!("{}M", trim(v / 1e6))
+    } else if a >= 1e3 {
+        format!("{}k", trim(v / 1e3))
+    } else {
+        trim(v)
+    }
+}
+
+/// Up to three significant digits, without trailing zeros.
+fn trim(v: f64) -> String {
+    let digits = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    let text = format!("{v:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// What a chart draws beside its series.
+#[derive(Default)]
+struct Marks {
+    /// A horizontal band `(low, high, label)`: the seed's "two to four
+    /// times a single function evaluation" on the gradient plots.
+    band: Option<(f64, f64, String)>,
+    /// A vertical line `(x, label)`: the n-against-m crossover.
+    crossover: Option<(f64, String)>,
+}
+
 /// Draws a log-log line chart.
-fn chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+fn chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    marks: &Marks,
+) -> Result<()> {
     let all: Vec<(f64, f64)> = series
         .iter()
         .flat_map(|s| s.1.iter().copied())
@@ -57,28 +139,56 @@ fn chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Serie
     let (x0, x1) = all
         .iter()
         .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (y0, y1) = all
+    let (mut y0, mut y1) = all
         .iter()
         .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    if let Some((low, high, _)) = &marks.band {
+        y0 = y0.min(*low);
+        y1 = y1.max(*high);
+    }
     let root = SVGBackend::new(path, (720, 460)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (xr, yr) = (x0 / 1.3..x1 * 1.3, y0 / 1.5..y1 * 1.5);
     let mut c = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(70)
-        .build_cartesian_2d(
-            (x0 / 1.3..x1 * 1.3).log_scale(),
-            (y0 / 1.5..y1 * 1.5).log_scale(),
-        )
+        .build_cartesian_2d(xr.clone().log_scale(), yr.clone().log_scale())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     c.configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for (k, (label, points)) in series.iter().enumerate() {
-        let colour = COLOURS[k % COLOURS.len()];
+    if let Some((low, high, label)) = &marks.band {
+        let shade = RGBColor(255, 215, 0);
+        c.draw_series(std::iter::once(Rectangle::new(
+            [(xr.start, *low), (xr.end, *high)],
+            shade.mix(0.25).filled(),
+        )))
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .label(label.clone())
+        .legend(move |(x, y)| {
+            Rectangle::new([(x, y - 5), (x + 18, y + 5)], shade.mix(0.5).filled())
+        });
+    }
+    if let Some((at, label)) = &marks.crossover {
+        let grey = RGBColor(90, 90, 90);
+        c.draw_series(DashedLineSeries::new(
+            vec![(*at, yr.start), (*at, yr.end)],
+            6,
+            4,
+            grey.stroke_width(1),
+        ))
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .label(label.clone())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(1)));
+    }
+    for (label, points) in series {
+        let colour = colour_of(label);
         let pts: Vec<(f64, f64)> = points
             .iter()
             .copied()
@@ -163,7 +273,20 @@ pub fn report(out: &Path) -> Result<()> {
                     .into_iter()
                     .filter(|(m, _)| m != "primal")
                     .collect();
-            for (method, pts) in &series {
+            // Slopes from the trusted rows only: a row whose rounds spread
+            // by more than their median is flagged, and left out.
+            let trusted: Vec<&GradientRow> = rs
+                .iter()
+                .copied()
+                .filter(|r| r.spread <= MAX_SPREAD)
+                .collect();
+            let fitted = series_by(
+                &trusted,
+                |r| &r.method,
+                |r| r.n as f64,
+                |r| r.ratio_to_primal,
+            );
+            for (method, pts) in fitted.iter().filter(|(m, _)| m != "primal") {
                 slopes.push((format!("gradient {problem}"), method.clone(), slope(pts)));
             }
             let file = format!("gradient_{problem}.svg");
@@ -173,6 +296,10 @@ pub fn report(out: &Path) -> Result<()> {
                 "inputs n",
                 "time ratio to the primal",
                 &series,
+                &Marks {
+                    band: Some((2.0, 4.0, "the seed: reverse mode 2–4× the primal".into())),
+                    crossover: None,
+                },
             )?;
             svgs.push(file);
         }
@@ -187,12 +314,20 @@ pub fn report(out: &Path) -> Result<()> {
         for (sweep, rs) in group(&rows, |r| &r.sweep) {
             let by_m = sweep.starts_with('m');
             let x = if by_m { "m" } else { "n" };
+            let x_name = x;
+            let mut crossover: Option<(f64, String)> = None;
             let size = |r: &NmRow| if by_m { r.m as f64 } else { r.n as f64 };
             let series: Vec<Series> = series_by(&rs, |r| &r.method, size, |r| r.ratio_to_primal)
                 .into_iter()
                 .filter(|(m, _)| m != "primal")
                 .collect();
-            for (method, pts) in &series {
+            let trusted: Vec<&NmRow> = rs
+                .iter()
+                .copied()
+                .filter(|r| r.spread <= MAX_SPREAD)
+                .collect();
+            let fitted = series_by(&trusted, |r| &r.method, size, |r| r.ratio_to_primal);
+            for (method, pts) in fitted.iter().filter(|(m, _)| m != "primal") {
                 slopes.push((
                     format!("jacobian, sweep {sweep}"),
                     method.clone(),
@@ -220,6 +355,7 @@ pub fn report(out: &Path) -> Result<()> {
                         "forward_vector below reverse from"
                     };
                     slopes.push((format!("crossover, sweep {sweep}"), winner.to_string(), *x));
+                    crossover = Some((*x, format!("{winner} {x_name} = {}", tick(*x))));
                 }
             }
             let file = format!("nm_{}.svg", sweep.replace([' ', '(', ')', '='], ""));
@@ -229,6 +365,10 @@ pub fn report(out: &Path) -> Result<()> {
                 x,
                 "time ratio to the primal",
                 &series,
+                &Marks {
+                    band: None,
+                    crossover,
+                },
             )?;
             svgs.push(file);
         }
@@ -256,6 +396,7 @@ pub fn report(out: &Path) -> Result<()> {
                 "steps L",
                 "bytes",
                 &series,
+                &Marks::default(),
             )?;
             svgs.push(file);
             let time = series_by(&rs, |r| &r.schedule, steps, |r| r.seconds);
@@ -266,6 +407,7 @@ pub fn report(out: &Path) -> Result<()> {
                 "steps L",
                 "seconds",
                 &time,
+                &Marks::default(),
             )?;
             svgs.push(file);
         }
@@ -297,6 +439,7 @@ pub fn report(out: &Path) -> Result<()> {
             "operations",
             "CPU seconds",
             &series,
+            &Marks::default(),
         )?;
         svgs.push(file);
         let mut body = table(&rows)?;
@@ -322,6 +465,7 @@ pub fn report(out: &Path) -> Result<()> {
                 "accounted steps",
                 "CPU seconds",
                 &series,
+                &Marks::default(),
             )?;
             svgs.push(file);
             body.push_str(&table(&rows)?);
@@ -375,6 +519,7 @@ pub fn report(out: &Path) -> Result<()> {
          </style></head><body><h1>adcheck bench</h1><p>Every ratio below comes from measurements interleaved in one run \
          (medians over rounds). Rebuild this page from the CSVs with <code>cargo xtask bench report</code>.</p>",
     );
+    let _ = write!(html, "<h2>Targets</h2>{}", table(&headline(out)?)?);
     let _ = write!(html, "<h2>Run</h2><pre>{}</pre>", meta.replace('<', "&lt;"));
     let _ = write!(html, "<h2>Suspect measurements</h2>");
     if suspects.is_empty() {
@@ -414,6 +559,119 @@ pub fn report(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One row of the page's headline: a target, what this run measured and
+/// whether it is met.
+#[derive(Serialize)]
+struct Target {
+    target: String,
+    measured: String,
+    verdict: &'static str,
+}
+
+/// The targets the bench measures (the seed chapter's and the open
+/// issues'), judged from `gradient.csv`: the CPU-time ratios of one run.
+fn headline(out: &Path) -> Result<Vec<Target>> {
+    let rows = rows::read::<GradientRow>(out)?.unwrap_or_default();
+    let ratio = |problem: &str, n: usize, method: &str| {
+        rows.iter()
+            .find(|r| r.problem == problem && r.n == n && r.method == method)
+            .map(|r| r.ratio_to_primal)
+    };
+    let mut targets = Vec::new();
+    let mut at_most = |target: &str, measured: Option<f64>, bound: f64| {
+        targets.push(Target {
+            target: target.to_string(),
+            measured: measured.map_or_else(|| "not measured".into(), |m| format!("{m:.2}×")),
+            verdict: match measured {
+                None => "—",
+                Some(m) if m <= bound => "met",
+                Some(_) => "missed",
+            },
+        });
+    };
+    let reverse_rosenbrock = ratio("rosenbrock", 1000, "reverse");
+    let reverse_lse = ratio("logsumexp", 100_000, "reverse");
+    at_most(
+        "best built-in reverse mode ≤ 5× the primal, Rosenbrock n = 1000",
+        reverse_rosenbrock,
+        5.0,
+    );
+    at_most(
+        "best built-in reverse mode ≤ 2× the primal, log-sum-exp n = 10⁵",
+        reverse_lse,
+        2.0,
+    );
+    at_most(
+        "the seed: reverse mode within 2–4× the primal (at most 4×), Rosenbrock n = 1000",
+        reverse_rosenbrock,
+        4.0,
+    );
+    at_most(
+        "reverse (tape) ≤ 35× the primal, Rosenbrock n = 1000",
+        reverse_rosenbrock,
+        35.0,
+    );
+    at_most(
+        "forward mode ≤ 2× the primal per direction, Rosenbrock n = 1000",
+        ratio("rosenbrock", 1000, "forward_per_direction"),
+        2.0,
+    );
+    // Ahead of the peers: at each problem's largest size, the built-in
+    // method's ratio against the peer's of the same mode.
+    let largest = |problem: &str| {
+        rows.iter()
+            .filter(|r| r.problem == problem)
+            .map(|r| r.n)
+            .max()
+    };
+    let problems: Vec<String> = {
+        let mut p: Vec<String> = rows.iter().map(|r| r.problem.clone()).collect();
+        p.dedup();
+        p
+    };
+    for (ours, peer, mode) in [
+        (
+            "reverse",
+            crate::experiments::PEER_ECHIDNA_REVERSE,
+            "reverse mode, against echidna",
+        ),
+        (
+            "forward_per_direction",
+            crate::experiments::PEER_NUM_DUAL_DIRECTION,
+            "forward mode per direction, against num-dual",
+        ),
+    ] {
+        let pairs: Vec<(String, f64, f64)> = problems
+            .iter()
+            .filter_map(|p| {
+                let n = largest(p)?;
+                Some((format!("{p} n={n}"), ratio(p, n, ours)?, ratio(p, n, peer)?))
+            })
+            .collect();
+        let measured = if pairs.is_empty() {
+            "not measured (run with --peers)".to_string()
+        } else {
+            pairs
+                .iter()
+                .map(|(what, a, b)| format!("{what}: {a:.2}× vs {b:.2}×"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        targets.push(Target {
+            target: format!("ahead of the peer on every gradient problem: {mode}"),
+            measured,
+            verdict: if pairs.is_empty() {
+                "—"
+            } else if pairs.iter().all(|(_, a, b)| a < b) {
+                "met"
+            } else {
+                "missed"
+            },
+        });
+    }
+    Ok(targets)
+}
+
 /// Measurements that cannot be right, or cannot be trusted: a derivative
 /// cheaper than the primal it includes, an H·v or Hessian cheaper than the
 /// one gradient it includes, or rounds that spread by more than their
@@ -444,7 +702,7 @@ fn suspects(out: &Path) -> Result<Vec<(String, String, String)>> {
                 format!("{ratio:.3}× the primal it includes"),
             ));
         }
-        if spread > 1.0 {
+        if spread > MAX_SPREAD {
             found.push((
                 file.into(),
                 what,

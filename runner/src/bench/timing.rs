@@ -13,6 +13,8 @@ pub struct Settings {
     pub min_round: f64,
     /// A smoke run.
     pub quick: bool,
+    /// Measure the peer crates beside the built-in engines.
+    pub peers: bool,
 }
 
 impl Settings {
@@ -23,12 +25,14 @@ impl Settings {
                 rounds: 3,
                 min_round: 0.0005,
                 quick,
+                peers: false,
             }
         } else {
             Settings {
                 rounds: 7,
                 min_round: 0.01,
                 quick,
+                peers: false,
             }
         }
     }
