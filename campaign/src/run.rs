@@ -164,11 +164,7 @@ pub fn execute(
     summary.totals = counter.finish();
     write_summary(&out.join("summary.json"), &summary)?;
     let finished = Finished {
-        outcome: RunOutcome {
-            reports: kept,
-            skipped: counts.skipped,
-            scheduled: counts.scheduled,
-        },
+        outcome: RunOutcome::new(kept, counts.skipped, counts.scheduled),
         summary,
         tables: tables.iter().map(Summarizer::rows).collect(),
         wall,

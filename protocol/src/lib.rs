@@ -84,7 +84,7 @@
 //! error, since it is most likely a misspelt one.
 //!
 //! The runner's conformance suites add a per-case bound on top
-//! (`adcheck_suites::fault_guard`): after a timeout or a second fault in one
+//! (the suites' fault guard): after a timeout or a second fault in one
 //! case, the rest of the case is not run.
 
 pub mod client;

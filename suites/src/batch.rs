@@ -186,12 +186,6 @@ impl<'a> Prefetched<'a> {
         }
     }
 
-    /// How many prefetched answers were never asked for.
-    pub fn unused(&self) -> usize {
-        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        answers.values().map(VecDeque::len).sum()
-    }
-
     fn answer(&self, p: &Program, x: &[f64], request: Request) -> Result<Derivative, EngineError> {
         let found = {
             let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());

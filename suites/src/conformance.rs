@@ -42,6 +42,7 @@ use std::time::Instant;
 /// A suite of checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Suite {
     /// Generated programs against the oracle.
     Generated,
@@ -197,6 +198,7 @@ impl std::fmt::Display for Outcome {
 /// Written as its name (`primal`, `jvp`, `vjp`, `gradient`, `jacobian`,
 /// `hvp`, a property's name, `expected`) in `cases.csv` and replay files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Check {
     /// The primal outputs, judged beside the first quantity.
     Primal,
@@ -717,7 +719,7 @@ impl Summarizer {
 }
 
 /// One unit of work: a program at a point, with its references computed.
-pub struct Prepared {
+pub(crate) struct Prepared {
     /// The case id.
     pub id: String,
     /// The suite.
@@ -756,7 +758,7 @@ fn references(oracle: &Oracle, case: &GeneratedCase, quantities: &[Quantity]) ->
 }
 
 /// Prepares generated case `index`.
-pub fn prepare_generated(
+pub(crate) fn prepare_generated(
     config: &ConformanceConfig,
     oracle: &Oracle,
     index: u64,
@@ -777,7 +779,7 @@ pub fn prepare_generated(
 
 /// Prepares a catalogue case: its gradient, and `H·v` along ones when an
 /// engine computes it.
-pub fn prepare_pitfall(oracle: &Oracle, pitfall: &Pitfall, with_hvp: bool) -> Prepared {
+pub(crate) fn prepare_pitfall(oracle: &Oracle, pitfall: &Pitfall, with_hvp: bool) -> Prepared {
     let program = pitfall.parse();
     let n = program.n_inputs();
     let case = GeneratedCase {
@@ -808,7 +810,7 @@ pub fn prepare_pitfall(oracle: &Oracle, pitfall: &Pitfall, with_hvp: bool) -> Pr
 }
 
 /// Prepares a saved case for replay.
-pub fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> Prepared {
+pub(crate) fn prepare_replay(oracle: &Oracle, replay: &ReplayCase, with_hvp: bool) -> Prepared {
     let case = GeneratedCase {
         family: crate::generate::Family::Mixed,
         program: replay.program.clone(),
@@ -1112,7 +1114,7 @@ pub(crate) fn expectation(pitfall: &Pitfall, got: &[f64], verdicts: Option<&[Ver
 }
 
 /// Runs every check of `prepared` on `engine`.
-pub fn judge(
+pub(crate) fn judge(
     engine: &dyn Engine,
     prepared: &Prepared,
     oracle: &Oracle,
@@ -1341,7 +1343,7 @@ const SHRINK_FAULTS: usize = 2;
 /// early at [`ConformanceConfig::shrink_seconds`], at the run's deadline, or
 /// after a few candidates that faulted; [`Counterexample::not_shrunk`] says
 /// which.
-pub fn shrink_failure(
+pub(crate) fn shrink_failure(
     engine: &dyn Engine,
     config: &ConformanceConfig,
     oracle: &Oracle,
@@ -1436,6 +1438,7 @@ pub fn shrink_failure(
 
 /// What [`run_all`] returns.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct RunOutcome {
     /// One report per engine, in the engines' order.
     pub reports: Vec<ConformanceReport>,
@@ -1443,6 +1446,17 @@ pub struct RunOutcome {
     pub skipped: u64,
     /// Cases scheduled (corpus, catalogue and generated, after sharding).
     pub scheduled: u64,
+}
+
+impl RunOutcome {
+    /// A run's outcome: its reports, the cases skipped and those scheduled.
+    pub fn new(reports: Vec<ConformanceReport>, skipped: u64, scheduled: u64) -> RunOutcome {
+        RunOutcome {
+            reports,
+            skipped,
+            scheduled,
+        }
+    }
 }
 
 /// How many cases [`run`] schedules for `config` (for progress bars).
@@ -1524,6 +1538,7 @@ pub fn run_all(
 
 /// What one engine gave on one case.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct CaseOutcome {
     /// Its checks, in the order they were made.
     pub records: Vec<Record>,
@@ -1533,6 +1548,7 @@ pub struct CaseOutcome {
 
 /// What [`run_streaming`] returns once every case is handed on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunCounts {
     /// Cases not started because the deadline had passed.
     pub skipped: u64,
@@ -1739,6 +1755,7 @@ pub fn check_engine(engine: &dyn Engine, config: &ConformanceConfig) -> Conforma
 
 /// How a failure was first found by [`hunt`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Kill {
     /// The suite that found it.
     pub suite: Suite,
@@ -1757,6 +1774,7 @@ pub struct Kill {
 
 /// What [`hunt`] found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct HuntOutcome {
     /// The first failure in suite order, if any.
     pub first: Option<Kill>,

@@ -42,6 +42,7 @@ impl PitfallOutcome {
 
 /// One entry of the MPFR gradient reference.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct ReferenceEntry {
     /// The symbolic value, correctly rounded to `f64`.
     pub value: f64,
@@ -54,6 +55,7 @@ pub struct ReferenceEntry {
 
 /// An engine's answer to one catalogue case.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct PitfallAnswer {
     /// The case name.
     pub name: String,

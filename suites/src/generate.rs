@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 /// arithmetic every program has).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Family {
     /// `+ − × ÷`, negation, reciprocal, integer powers, constants.
     Arithmetic,

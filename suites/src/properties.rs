@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// A consistency property.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Property {
     /// The Jacobian by `n` jvps equals the Jacobian by `m` vjps.
     ForwardReverseJacobian,
@@ -49,6 +50,7 @@ impl Property {
 
 /// The outcome of checking one property on one case.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum PropertyOutcome {
     /// It holds.
     Holds,
