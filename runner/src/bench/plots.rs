@@ -515,11 +515,12 @@ pub fn report(out: &Path) -> Result<()> {
     let mut html = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>adcheck bench</title><style>\
          body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;font-size:12px;margin:1em 0}\
-         td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}svg{margin:0.5em 0}pre{background:#f6f6f6;padding:1em}\
+         td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}.targets td,.targets th{text-align:left}th{background:#eee}svg{margin:0.5em 0}pre{background:#f6f6f6;padding:1em}\
          </style></head><body><h1>adcheck bench</h1><p>Every ratio below comes from measurements interleaved in one run \
          (medians over rounds). Rebuild this page from the CSVs with <code>cargo xtask bench report</code>.</p>",
     );
-    let _ = write!(html, "<h2>Targets</h2>{}", table(&headline(out)?)?);
+    let targets = table(&headline(out)?)?.replacen("<table>", "<table class=\"targets\">", 1);
+    let _ = write!(html, "<h2>Targets</h2>{targets}");
     let _ = write!(html, "<h2>Run</h2><pre>{}</pre>", meta.replace('<', "&lt;"));
     let _ = write!(html, "<h2>Suspect measurements</h2>");
     if suspects.is_empty() {
