@@ -148,16 +148,19 @@ impl<T: TapeScalar> Tape<T> {
         for &(node, seed) in seeds {
             adjoints[node as usize] = adjoints[node as usize] + seed;
         }
-        for i in (0..len).rev() {
+        // Node i's edges end where node i + 1's begin: walking the starts
+        // backwards in pairs reads each bound once, with one check.
+        let mut end = d.edges.len();
+        for (i, &start) in d.starts[..len].iter().enumerate().rev() {
+            let start = start as usize;
             let a = adjoints[i];
-            if a.is_structural_zero() {
-                continue;
+            if !a.is_structural_zero() {
+                for e in &d.edges[start..end] {
+                    let p = e.parent as usize;
+                    adjoints[p] = adjoints[p] + e.partial * a;
+                }
             }
-            let (lo, hi) = (d.starts[i] as usize, d.starts[i + 1] as usize);
-            for e in &d.edges[lo..hi] {
-                let p = e.parent as usize;
-                adjoints[p] = adjoints[p] + e.partial * a;
-            }
+            end = start;
         }
     }
 }
