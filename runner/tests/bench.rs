@@ -18,6 +18,22 @@ fn columns(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     (headers, rows)
 }
 
+/// `adcheck-bench --out DIR report`, which must succeed.
+fn report(dir: &std::path::Path) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_adcheck-bench"))
+        .arg("--out")
+        .arg(dir)
+        .arg("report")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 #[test]
 fn quick_bench_writes_well_formed_outputs() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,17 +160,7 @@ fn impossible_measurements_are_flagged_as_suspect() {
          rk4,6,1e-3,1.3e-4,0.13,,\n\
          gru,240,1e-3,1.5e-3,1.5,,\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_adcheck-bench"))
-        .arg("--out")
-        .arg(dir.path())
-        .arg("report")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = report(dir.path());
     let (_, rows) = columns(&dir.path().join("suspect.csv"));
     let flagged: Vec<String> = rows.iter().map(|r| r.join(" | ")).collect();
     assert_eq!(flagged.len(), 3, "{flagged:#?}");
@@ -195,17 +201,7 @@ fn the_page_leads_with_each_target_measured_and_judged() {
          logsumexp,100000,peer_num_dual_per_direction,1.2e-3,0.05,1.2\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_adcheck-bench"))
-        .arg("--out")
-        .arg(dir.path())
-        .arg("report")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    report(dir.path());
     let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
     let targets = html.find("<h2>Targets</h2>").expect("a headline table");
     assert!(
