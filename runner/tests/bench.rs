@@ -262,3 +262,61 @@ fn peers_without_the_peer_build_are_a_one_line_error() {
         assert!(stderr.contains("cargo xtask bench --peers"), "{stderr}");
     }
 }
+
+#[test]
+fn instructions_are_counted_under_callgrind_or_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_adcheck-bench"))
+            .args(args)
+            .arg("--out")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    // Counting needs the gradient experiment.
+    let out = run(&["--quick", "--experiment", "nm", "--instructions"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let valgrind = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let out = run(&["--quick", "--experiment", "gradient", "--instructions"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !valgrind {
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("needs valgrind"), "{stderr}");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    let (headers, rows) = columns(&dir.path().join("gradient_instructions.csv"));
+    assert_eq!(
+        headers,
+        ["problem", "n", "method", "instructions", "ratio_to_primal"]
+    );
+    let (_, timed) = columns(&dir.path().join("gradient.csv"));
+    assert_eq!(rows.len(), timed.len(), "one count per timed row");
+    let ratio = |problem: &str, n: &str, method: &str| -> f64 {
+        rows.iter()
+            .find(|r| r[0] == problem && r[1] == n && r[2] == method)
+            .unwrap()[4]
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(ratio("rosenbrock", "100", "primal"), 1.0);
+    // A reverse sweep records and replays every operation: more than the
+    // primal; scalar forward mode makes n passes: more than one direction.
+    assert!(ratio("rosenbrock", "100", "reverse") > 2.0);
+    assert!(
+        ratio("rosenbrock", "100", "forward_scalar")
+            > 10.0 * ratio("rosenbrock", "100", "forward_per_direction")
+    );
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(html.contains("Gradient cost in instructions (callgrind)"));
+    assert!(
+        html.contains("in instructions"),
+        "the targets in instructions"
+    );
+}

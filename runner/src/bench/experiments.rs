@@ -5,7 +5,7 @@ use crate::alloc::peak_during;
 use crate::rows::{
     CheckpointRow, GradientRow, NmRow, RowWriter, ScaleCheckpointedRow, ScaleOracleRow, SecondRow,
 };
-use crate::timing::{compare, keep, Settings};
+use crate::timing::{callgrind_measured, compare, keep, Settings};
 use adcheck_engines::checkpointed::{binomial_minimum, vjp_stepped, Schedule};
 use adcheck_engines::forward::{self, Dual};
 use adcheck_engines::fwd_over_rev::{gradient_and_hvp, hessian};
@@ -125,6 +125,19 @@ pub fn gradient(out: &Path, settings: &Settings) -> Result<()> {
                 methods.push(("forward_scalar", &mut full));
                 methods.push(("forward_vector", &mut vector));
                 methods.push(("central_differences", &mut differences));
+            }
+            if let Some((problem, size, method, reps)) = &settings.child {
+                // A child under callgrind: one method, then nothing else.
+                if problem == name && *size == n {
+                    let (_, f) = methods
+                        .iter_mut()
+                        .find(|(m, _)| m == method)
+                        .ok_or_else(|| anyhow::anyhow!("no method `{method}` at {name} n={n}"))?;
+                    f(); // warm-up, outside the count
+                    callgrind_measured(*f, *reps);
+                    return Ok(());
+                }
+                continue;
             }
             let results = compare(settings, &mut methods);
             let base = results[0].1;

@@ -6,6 +6,7 @@
 
 mod alloc;
 mod experiments;
+mod instructions;
 mod plots;
 mod rows;
 mod timing;
@@ -40,6 +41,15 @@ struct Cli {
     /// --peers` makes it).
     #[arg(long)]
     peers: bool,
+    /// Also count each method of the gradient experiment in instructions
+    /// under callgrind (valgrind must be installed; a few minutes): counts
+    /// do not move with other load on the machine, as CPU time does.
+    #[arg(long)]
+    instructions: bool,
+    /// Internal: one method of the gradient experiment, under callgrind
+    /// (`PROBLEM,N,METHOD,REPS`).
+    #[arg(long, hide = true, value_name = "PROBLEM,N,METHOD,REPS")]
+    child: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -70,8 +80,29 @@ fn run(cli: Cli) -> Result<()> {
     if cli.peers && !cfg!(all(feature = "echidna", feature = "num-dual")) {
         bail!("--peers needs a build with the echidna and num-dual features: run `cargo xtask bench --peers`");
     }
+    if cli.instructions && !chosen.contains(&"gradient") {
+        bail!(
+            "--instructions counts the gradient experiment: select it too (--experiment gradient)"
+        );
+    }
+    if cli.instructions && !instructions::valgrind_available() {
+        bail!("--instructions needs valgrind on the PATH (Debian: apt-get install valgrind)");
+    }
     let mut settings = timing::Settings::new(cli.quick);
     settings.peers = cli.peers;
+    if let Some(child) = &cli.child {
+        let parts: Vec<&str> = child.split(',').collect();
+        let [problem, n, method, reps] = parts[..] else {
+            bail!("--child takes PROBLEM,N,METHOD,REPS");
+        };
+        settings.child = Some((
+            problem.to_string(),
+            n.parse().context("--child N")?,
+            method.to_string(),
+            reps.parse().context("--child REPS")?,
+        ));
+        return experiments::gradient(&cli.out, &settings);
+    }
     experiments::write_meta(&cli.out, cli.quick)?;
     for name in chosen {
         eprintln!(
@@ -85,6 +116,10 @@ fn run(cli: Cli) -> Result<()> {
             "scale" => experiments::scale(&cli.out, &settings)?,
             _ => experiments::second(&cli.out, &settings)?,
         }
+    }
+    if cli.instructions {
+        eprintln!("instructions of the gradient experiment (callgrind)");
+        instructions::count_gradient(&cli.out, cli.quick, cli.peers)?;
     }
     plots::report(&cli.out)
 }

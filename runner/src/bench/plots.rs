@@ -2,8 +2,8 @@
 //! the CSVs alone.
 
 use crate::rows::{
-    self, BenchRow, CheckpointRow, GradientRow, NmRow, ScaleCheckpointedRow, ScaleOracleRow,
-    SecondRow,
+    self, BenchRow, CheckpointRow, GradientInstructionsRow, GradientRow, NmRow,
+    ScaleCheckpointedRow, ScaleOracleRow, SecondRow,
 };
 use anyhow::Result;
 use plotters::prelude::*;
@@ -306,6 +306,13 @@ pub fn report(out: &Path) -> Result<()> {
         sections.push((
             "Gradient cost against the primal".into(),
             svgs,
+            table(&rows)?,
+        ));
+    }
+    if let Some(rows) = rows::read::<GradientInstructionsRow>(out)? {
+        sections.push((
+            "Gradient cost in instructions (callgrind)".into(),
+            Vec::new(),
             table(&rows)?,
         ));
     }
@@ -617,6 +624,26 @@ fn headline(out: &Path) -> Result<Vec<Target>> {
         ratio("rosenbrock", 1000, "forward_per_direction"),
         2.0,
     );
+    // The same targets in instructions, when callgrind counted them.
+    let counted = rows::read::<GradientInstructionsRow>(out)?.unwrap_or_default();
+    let counted_ratio = |problem: &str, n: usize, method: &str| {
+        counted
+            .iter()
+            .find(|r| r.problem == problem && r.n == n && r.method == method)
+            .map(|r| r.ratio_to_primal)
+    };
+    if !counted.is_empty() {
+        at_most(
+            "reverse (tape) ≤ 35× the primal, Rosenbrock n = 1000, in instructions",
+            counted_ratio("rosenbrock", 1000, "reverse"),
+            35.0,
+        );
+        at_most(
+            "forward mode ≤ 2× the primal per direction, Rosenbrock n = 1000, in instructions",
+            counted_ratio("rosenbrock", 1000, "forward_per_direction"),
+            2.0,
+        );
+    }
     // Ahead of the peers: at each problem's largest size, the built-in
     // method's ratio against the peer's of the same mode.
     let largest = |problem: &str| {

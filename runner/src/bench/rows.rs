@@ -66,6 +66,28 @@ impl BenchRow for GradientRow {
     const FILE: &'static str = "gradient.csv";
 }
 
+/// One method on one problem size of the `gradient` experiment, counted in
+/// instructions under callgrind (`--instructions`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GradientInstructionsRow {
+    /// The problem.
+    pub problem: String,
+    /// Its number of inputs.
+    pub n: usize,
+    /// The method.
+    pub method: String,
+    /// Instructions of one evaluation (the mean of a few counted ones).
+    #[serde(serialize_with = "seconds")]
+    pub instructions: f64,
+    /// `instructions` over the primal's.
+    #[serde(serialize_with = "ratio")]
+    pub ratio_to_primal: f64,
+}
+
+impl BenchRow for GradientInstructionsRow {
+    const FILE: &'static str = "gradient_instructions.csv";
+}
+
 /// One method on one shape of the `nm` experiment (full Jacobians).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NmRow {

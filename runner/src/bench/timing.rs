@@ -15,6 +15,9 @@ pub struct Settings {
     pub quick: bool,
     /// Measure the peer crates beside the built-in engines.
     pub peers: bool,
+    /// In a child run under callgrind: only this `(problem, n, method)`,
+    /// run `reps` times inside [`callgrind_measured`].
+    pub child: Option<(String, usize, String, usize)>,
 }
 
 impl Settings {
@@ -26,6 +29,7 @@ impl Settings {
                 min_round: 0.0005,
                 quick,
                 peers: false,
+                child: None,
             }
         } else {
             Settings {
@@ -33,6 +37,7 @@ impl Settings {
                 min_round: 0.01,
                 quick,
                 peers: false,
+                child: None,
             }
         }
     }
@@ -81,4 +86,15 @@ pub fn compare(
 /// Keeps a value alive so the optimiser cannot drop the work that made it.
 pub fn keep<T>(v: T) {
     black_box(v);
+}
+
+/// Runs `f` `reps` times. Under callgrind, `adcheck-bench --instructions`
+/// counts only what runs inside this function (`--toggle-collect`), so a
+/// method's count leaves out building the problem and the process around
+/// it.
+#[inline(never)]
+pub fn callgrind_measured(f: &mut dyn FnMut(), reps: usize) {
+    for _ in 0..reps {
+        f();
+    }
 }
