@@ -752,13 +752,8 @@ mod tests {
             fd_weights: vec![(0, 1.0)],
             entry_weights: vec![(0, 1.0)],
         }];
-        let near = compare_checks(
-            &estimate(2.0 + 1e-40, 1e-39, FdStatus::Smooth),
-            &check,
-            &exact,
-            &[2.0],
-            256,
-        );
+        let compare = |fd: FdEstimate| compare_checks(&fd, &check, &exact, &[2.0], 256);
+        let near = compare(estimate(2.0 + 1e-40, 1e-39, FdStatus::Smooth));
         assert_eq!(near.support, [Support::Confirmed]);
         assert!(near.tight);
         assert_eq!(near.seen[0], Some((2.0, 1e-39)));
@@ -766,31 +761,13 @@ mod tests {
             near.against[0], None,
             "one entry with weight 1 is not a combination"
         );
-        let far = compare_checks(
-            &estimate(2.5, 1e-39, FdStatus::Smooth),
-            &check,
-            &exact,
-            &[2.0],
-            256,
-        );
+        let far = compare(estimate(2.5, 1e-39, FdStatus::Smooth));
         assert_eq!(far.support, [Support::Disagreement]);
         // A stencil across a kink supports nothing but the kink.
-        let kink = compare_checks(
-            &estimate(2.5, 1e-39, FdStatus::BranchSwitch),
-            &check,
-            &exact,
-            &[2.0],
-            256,
-        );
+        let kink = compare(estimate(2.5, 1e-39, FdStatus::BranchSwitch));
         assert_eq!(kink.support, [Support::Kink]);
         // A loose estimate agrees but is not tight.
-        let loose = compare_checks(
-            &estimate(2.0, 1e-3, FdStatus::Smooth),
-            &check,
-            &exact,
-            &[2.0],
-            256,
-        );
+        let loose = compare(estimate(2.0, 1e-3, FdStatus::Smooth));
         assert_eq!(loose.support, [Support::Confirmed]);
         assert!(!loose.tight);
     }

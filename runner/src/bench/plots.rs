@@ -238,6 +238,35 @@ fn series_by<R>(
     out.into_iter().collect()
 }
 
+/// Each method's ratio to the primal against the size (the primal itself
+/// left out): every row, for the plot, and the trusted rows only, for the
+/// slope fits (a row whose rounds spread beyond [`MAX_SPREAD`] is flagged
+/// as suspect and left out). `field` gives a row's method, size, ratio and
+/// spread.
+fn ratio_series<R>(
+    rows: &[&R],
+    field: impl Fn(&R) -> (&str, f64, f64, f64),
+) -> (Vec<Series>, Vec<Series>) {
+    let mut all: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut trusted: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for &r in rows {
+        let (method, size, ratio, spread) = field(r);
+        if method == "primal" {
+            continue;
+        }
+        all.entry(method.to_string())
+            .or_default()
+            .push((size, ratio));
+        if spread <= MAX_SPREAD {
+            trusted
+                .entry(method.to_string())
+                .or_default()
+                .push((size, ratio));
+        }
+    }
+    (all.into_iter().collect(), trusted.into_iter().collect())
+}
+
 /// An HTML table of rows, with the CSV's header and cells.
 fn table<R: Serialize>(rows: &[R]) -> Result<String> {
     let (header, body) = rows::cells(rows)?;
@@ -268,25 +297,10 @@ pub fn report(out: &Path) -> Result<()> {
     if let Some(rows) = rows::read::<GradientRow>(out)? {
         let mut svgs = Vec::new();
         for (problem, rs) in group(&rows, |r| &r.problem) {
-            let series: Vec<Series> =
-                series_by(&rs, |r| &r.method, |r| r.n as f64, |r| r.ratio_to_primal)
-                    .into_iter()
-                    .filter(|(m, _)| m != "primal")
-                    .collect();
-            // Slopes from the trusted rows only: a row whose rounds spread
-            // by more than their median is flagged, and left out.
-            let trusted: Vec<&GradientRow> = rs
-                .iter()
-                .copied()
-                .filter(|r| r.spread <= MAX_SPREAD)
-                .collect();
-            let fitted = series_by(
-                &trusted,
-                |r| &r.method,
-                |r| r.n as f64,
-                |r| r.ratio_to_primal,
-            );
-            for (method, pts) in fitted.iter().filter(|(m, _)| m != "primal") {
+            let (series, fitted) = ratio_series(&rs, |r| {
+                (&r.method, r.n as f64, r.ratio_to_primal, r.spread)
+            });
+            for (method, pts) in &fitted {
                 slopes.push((format!("gradient {problem}"), method.clone(), slope(pts)));
             }
             let file = format!("gradient_{problem}.svg");
@@ -320,21 +334,13 @@ pub fn report(out: &Path) -> Result<()> {
         let mut svgs = Vec::new();
         for (sweep, rs) in group(&rows, |r| &r.sweep) {
             let by_m = sweep.starts_with('m');
-            let x = if by_m { "m" } else { "n" };
-            let x_name = x;
+            let axis = if by_m { "m" } else { "n" };
             let mut crossover: Option<(f64, String)> = None;
-            let size = |r: &NmRow| if by_m { r.m as f64 } else { r.n as f64 };
-            let series: Vec<Series> = series_by(&rs, |r| &r.method, size, |r| r.ratio_to_primal)
-                .into_iter()
-                .filter(|(m, _)| m != "primal")
-                .collect();
-            let trusted: Vec<&NmRow> = rs
-                .iter()
-                .copied()
-                .filter(|r| r.spread <= MAX_SPREAD)
-                .collect();
-            let fitted = series_by(&trusted, |r| &r.method, size, |r| r.ratio_to_primal);
-            for (method, pts) in fitted.iter().filter(|(m, _)| m != "primal") {
+            let (series, fitted) = ratio_series(&rs, |r| {
+                let size = if by_m { r.m } else { r.n };
+                (r.method.as_str(), size as f64, r.ratio_to_primal, r.spread)
+            });
+            for (method, pts) in &fitted {
                 slopes.push((
                     format!("jacobian, sweep {sweep}"),
                     method.clone(),
@@ -362,14 +368,14 @@ pub fn report(out: &Path) -> Result<()> {
                         "forward_vector below reverse from"
                     };
                     slopes.push((format!("crossover, sweep {sweep}"), winner.to_string(), *x));
-                    crossover = Some((*x, format!("{winner} {x_name} = {}", tick(*x))));
+                    crossover = Some((*x, format!("{winner} {axis} = {}", tick(*x))));
                 }
             }
             let file = format!("nm_{}.svg", sweep.replace([' ', '(', ')', '='], ""));
             chart(
                 &out.join(&file),
                 &format!("Jacobian of F(n, m), sweep {sweep}: cost / primal"),
-                x,
+                axis,
                 "time ratio to the primal",
                 &series,
                 &Marks {
