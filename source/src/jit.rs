@@ -1,0 +1,1015 @@
+//! Native code: the primal, adjoint and tangent programs of a [`Graph`]
+//! compiled with Cranelift.
+//!
+//! Every program works on one `f64` frame ([`Layout`]): the values, the
+//! local partials, the adjoints (or tangents), a sink for partials nobody
+//! reads and a scratch row for `logsumexp`'s arguments. Offsets are fixed
+//! when compiling, so the code has no index arrays to read. The computed
+//! part is cut into [`Segment`]s: a loop found in the trace
+//! ([`crate::segments`]) is compiled once as a native loop, the rest
+//! operation by operation. Segments are packed into functions of about
+//! [`CHUNK`] operations, so Cranelift's time stays linear in the program;
+//! values cross functions and iterations through the frame, and inside one
+//! they stay in registers for a window of [`WINDOW`] operations.
+//!
+//! Cheap operations (`+ − × ÷`, `neg`, `sqrt`, `recip`, branches) are
+//! inlined with the rules of `conventions` written out; every other
+//! operation calls its rule in [`crate::abi`]. The adjoint program adds
+//! `partial · adjoint` into a parent only when neither is zero, exactly as
+//! the tape skips zero adjoints and omits zero partials, so `0 · ∞` never
+//! turns a gradient into NaN; the first write into a parent (its last
+//! consumer) stores `0 + partial · adjoint` instead, so no adjoint is
+//! zeroed before a sweep and the sums are bitwise the tape's.
+//!
+//! The one `unsafe` boundary is [`Native::run`]: it calls code made here
+//! on a frame of [`Layout::len`] values, and the code reads and writes only
+//! inside the frame by construction (every offset comes from the layout,
+//! every loop runs the iterations the graph has).
+
+use crate::abi;
+use crate::graph::Graph;
+use crate::segments::{first_writes, segments, Segment};
+use adcheck_engines::ops::{BinaryOp, Comparison, UnaryOp};
+use adcheck_engines::Instr;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    types, AbiParam, BlockArg, InstBuilder, MemFlags, SigRef, Signature, Value,
+};
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, FuncId, Module};
+use std::collections::HashMap;
+
+/// About how many operations one compiled function holds (a loop counts
+/// one iteration).
+pub const CHUNK: usize = 256;
+
+/// How many operations a value stays in a register after its last use
+/// before it is read from the frame again.
+const WINDOW: usize = 32;
+
+/// Programs of at most this many operations are compiled without
+/// Cranelift's optimisations (a fifth less compile time, where running
+/// costs next to nothing anyway).
+pub const QUICK_UP_TO: usize = 256;
+
+/// Where each kind of slot sits in the frame, in `f64`s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    partials: usize,
+    derivatives: usize,
+    sink: usize,
+    scratch: usize,
+    len: usize,
+}
+
+impl Layout {
+    /// The frame of `g`: values, partials, derivatives, sink, scratch.
+    pub fn of(g: &Graph) -> Layout {
+        let values = g.n_values();
+        let widest = g
+            .body()
+            .iter()
+            .map(|i| match i {
+                Instr::LogSumExp(args) => args.len(),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        let partials = values;
+        let derivatives = partials + g.n_slots();
+        let sink = derivatives + values;
+        let scratch = sink + widest.max(2);
+        Layout {
+            partials,
+            derivatives,
+            sink,
+            scratch,
+            len: scratch + widest,
+        }
+    }
+
+    /// The frame's length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Where the derivatives (adjoints or tangents) start.
+    pub fn derivatives(&self) -> usize {
+        self.derivatives
+    }
+}
+
+type ChunkFn = unsafe extern "C" fn(*mut f64, i32);
+
+/// Which program a set of functions runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Values and local partials.
+    Primal = 0,
+    /// Adjoints, swept back (after `Primal`, with the seeds in place).
+    Adjoint = 1,
+    /// Tangents, forward (after `Primal`, with the inputs' tangents in place).
+    Tangent = 2,
+}
+
+/// The compiled programs of one graph: one function a group of segments,
+/// holding the group's primal, adjoint and tangent programs (its second
+/// argument picks one), so a small program costs one function to compile.
+pub struct Native {
+    module: Option<JITModule>,
+    chunks: Vec<ChunkFn>,
+    constants: Vec<(usize, f64)>,
+    written: Vec<bool>,
+    loops: usize,
+    len: usize,
+}
+
+impl std::fmt::Debug for Native {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Native")
+            .field("functions", &self.chunks.len())
+            .field("loops", &self.loops)
+            .finish()
+    }
+}
+
+impl Drop for Native {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            // SAFETY: the function pointers into this module die with
+            // `self`; nothing else holds them.
+            #[allow(unsafe_code)]
+            unsafe {
+                module.free_memory();
+            }
+        }
+    }
+}
+
+thread_local! {
+    static ISA: Option<OwnedTargetIsa> = host_isa("speed").ok();
+    static QUICK_ISA: Option<OwnedTargetIsa> = host_isa("none").ok();
+}
+
+/// The host's instruction set at an optimisation level.
+fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, String> {
+    let mut flags = settings::builder();
+    let set = |flags: &mut settings::Builder, k: &str, v: &str| {
+        flags
+            .set(k, v)
+            .map_err(|e| format!("cranelift setting {k}: {e}"))
+    };
+    set(&mut flags, "opt_level", opt_level)?;
+    set(&mut flags, "use_colocated_libcalls", "false")?;
+    set(&mut flags, "is_pic", "false")?;
+    set(
+        &mut flags,
+        "enable_verifier",
+        if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        },
+    )?;
+    let isa = cranelift_native::builder().map_err(|e| format!("no native code here: {e}"))?;
+    isa.finish(settings::Flags::new(flags))
+        .map_err(|e| format!("no native code here: {e}"))
+}
+
+/// Whether native code can be made on this machine.
+pub fn available() -> bool {
+    ISA.with(|isa| isa.is_some())
+}
+
+/// Segments packed into functions of about [`CHUNK`] operations (a long
+/// straight run is cut).
+fn groups(segments: Vec<Segment>) -> Vec<Vec<Segment>> {
+    let mut groups: Vec<Vec<Segment>> = Vec::new();
+    let mut current: Vec<Segment> = Vec::new();
+    let mut cost = 0;
+    let mut push = |segment: Segment, weight: usize, current: &mut Vec<Segment>| {
+        if cost + weight > CHUNK && !current.is_empty() {
+            groups.push(std::mem::take(current));
+            cost = 0;
+        }
+        cost += weight;
+        current.push(segment);
+    };
+    for segment in segments {
+        match segment {
+            Segment::Straight { lo, hi } => {
+                for piece in (lo..hi).step_by(CHUNK) {
+                    let end = (piece + CHUNK).min(hi);
+                    push(
+                        Segment::Straight { lo: piece, hi: end },
+                        end - piece,
+                        &mut current,
+                    );
+                }
+            }
+            Segment::Loop { period, .. } => push(segment, period + 8, &mut current),
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
+impl Native {
+    /// Compiles the three programs of `g`.
+    pub fn compile(g: &Graph, layout: &Layout) -> Result<Native, String> {
+        let isa = if g.body().len() <= QUICK_UP_TO {
+            QUICK_ISA.with(|isa| isa.clone())
+        } else {
+            ISA.with(|isa| isa.clone())
+        }
+        .ok_or_else(|| "no native code generator for this machine".to_string())?;
+        let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let mut ctx = module.make_context();
+        let mut fctx = FunctionBuilderContext::new();
+        let pointer = module.target_config().pointer_type();
+        let call_conv = module.isa().default_call_conv();
+        let (first, written) = first_writes(g);
+        let segments = segments(g, &first);
+        let loops = segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Loop { .. }))
+            .count();
+        let mut ids: Vec<FuncId> = Vec::new();
+        for group in groups(segments) {
+            ctx.func.signature = Signature::new(call_conv);
+            ctx.func.signature.params.push(AbiParam::new(pointer));
+            ctx.func.signature.params.push(AbiParam::new(types::I32));
+            let id = module
+                .declare_anonymous_function(&ctx.func.signature)
+                .map_err(|e| e.to_string())?;
+            {
+                let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+                Chunk::new(b, g, layout, &first, pointer, call_conv).build(&group);
+            }
+            module
+                .define_function(id, &mut ctx)
+                .map_err(|e| format!("{e:?}"))?;
+            module.clear_context(&mut ctx);
+            ids.push(id);
+        }
+        module.finalize_definitions().map_err(|e| e.to_string())?;
+        let chunks = ids
+            .into_iter()
+            .map(|id| {
+                let code = module.get_finalized_function(id);
+                // SAFETY: `code` is a finalized function of this module with
+                // the signature declared above (a pointer and an i32, no
+                // result), kept alive as long as the `Native` holds the
+                // module.
+                #[allow(unsafe_code)]
+                unsafe {
+                    std::mem::transmute::<*const u8, ChunkFn>(code)
+                }
+            })
+            .collect();
+        let n = g.n_inputs();
+        let constants = g
+            .body()
+            .iter()
+            .enumerate()
+            .filter_map(|(k, i)| match i {
+                Instr::Const(c) => Some((n + k, *c)),
+                _ => None,
+            })
+            .collect();
+        Ok(Native {
+            module: Some(module),
+            chunks,
+            constants,
+            written,
+            loops,
+            len: layout.len(),
+        })
+    }
+
+    /// Whether anything writes value `i`'s adjoint (its seed or a
+    /// consumer); an input nothing writes has gradient 0.
+    pub fn adjoint_written(&self, i: usize) -> bool {
+        self.written[i]
+    }
+
+    /// How many loops the compiled code runs.
+    pub fn loops(&self) -> usize {
+        self.loops
+    }
+
+    /// Runs one program on `frame`: the functions in order, or in reverse
+    /// order for the adjoint. The primal first writes the constants (a
+    /// loop reads a different one each iteration from the frame).
+    ///
+    /// # Panics
+    /// When the frame is not of the layout's length.
+    pub fn run(&self, pass: Pass, frame: &mut [f64]) {
+        assert_eq!(frame.len(), self.len, "a frame of the compiled layout");
+        if pass == Pass::Primal {
+            for &(i, c) in &self.constants {
+                frame[i] = c;
+            }
+        }
+        let call = |f: &ChunkFn, frame: &mut [f64]| {
+            // SAFETY: the compiled code reads and writes the frame only at
+            // offsets below the layout's length, checked just above, and
+            // hands the helpers it calls pointers into the same frame; the
+            // module that holds the code lives as long as `self`.
+            #[allow(unsafe_code)]
+            unsafe {
+                f(frame.as_mut_ptr(), pass as i32)
+            };
+        };
+        if pass == Pass::Adjoint {
+            self.chunks.iter().rev().for_each(|f| call(f, frame));
+        } else {
+            self.chunks.iter().for_each(|f| call(f, frame));
+        }
+    }
+}
+
+/// A frame slot as the code addresses it: `slot` in iteration 0, moved by
+/// `stride` slots an iteration (0 outside loops).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Loc {
+    stride: i64,
+    slot: usize,
+}
+
+/// One operation as the code sees it: value `i` (of iteration 0), moved
+/// by `own` an iteration, its arguments by their strides.
+struct Op {
+    i: usize,
+    own: i64,
+    strides: Vec<i64>,
+    slot_stride: i64,
+}
+
+impl Op {
+    fn straight(i: usize, arity: usize) -> Op {
+        Op {
+            i,
+            own: 0,
+            strides: vec![0; arity],
+            slot_stride: 0,
+        }
+    }
+}
+
+/// How an edge's local partial is had in compiled code.
+enum Partial {
+    /// `+1`, `−1` or `2` (`x + x`): a constant.
+    Constant(f64),
+    /// The argument at this position (the other factor of a product).
+    Argument(usize),
+    /// `x + x` for `x · x` read once.
+    Doubled,
+    /// A slot the primal program wrote.
+    Slot,
+}
+
+/// One function being built.
+struct Chunk<'a, 'b> {
+    b: FunctionBuilder<'b>,
+    frame: Value,
+    pass: Value,
+    g: &'a Graph,
+    layout: &'a Layout,
+    first: &'a [bool],
+    pointer: types::Type,
+    call_conv: CallConv,
+    /// The loop counter, inside a loop.
+    counter: Option<Value>,
+    /// Per stride, `frame + counter·stride` in this iteration.
+    bases: HashMap<i64, Value>,
+    /// Values in registers, with the operation count when last used.
+    values: HashMap<Loc, (Value, usize)>,
+    /// Adjoints or tangents in registers: last use, and whether the
+    /// frame's copy is behind.
+    derivatives: HashMap<Loc, (Value, usize, bool)>,
+    /// Operations emitted in this block (the clock of the caches).
+    clock: usize,
+    signatures: HashMap<&'static str, SigRef>,
+}
+
+impl<'a, 'b> Chunk<'a, 'b> {
+    fn new(
+        mut b: FunctionBuilder<'b>,
+        g: &'a Graph,
+        layout: &'a Layout,
+        first: &'a [bool],
+        pointer: types::Type,
+        call_conv: CallConv,
+    ) -> Self {
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let (frame, pass) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        Chunk {
+            b,
+            frame,
+            pass,
+            g,
+            layout,
+            first,
+            pointer,
+            call_conv,
+            counter: None,
+            bases: HashMap::new(),
+            values: HashMap::new(),
+            derivatives: HashMap::new(),
+            clock: 0,
+            signatures: HashMap::new(),
+        }
+    }
+
+    /// The function for `group`: its second argument picks the primal (0),
+    /// adjoint (1) or tangent (any other) program, each a block of its own.
+    fn build(mut self, group: &[Segment]) {
+        let [primal, rest, adjoint, tangent] = [(); 4].map(|_| self.b.create_block());
+        self.b.ins().brif(self.pass, rest, &[], primal, &[]);
+        self.b.switch_to_block(rest);
+        self.b.seal_block(rest);
+        let is_adjoint = self
+            .b
+            .ins()
+            .icmp_imm(IntCC::Equal, self.pass, Pass::Adjoint as i64);
+        self.b.ins().brif(is_adjoint, adjoint, &[], tangent, &[]);
+        for (block, pass) in [
+            (primal, Pass::Primal),
+            (adjoint, Pass::Adjoint),
+            (tangent, Pass::Tangent),
+        ] {
+            self.b.switch_to_block(block);
+            self.b.seal_block(block);
+            // Registers do not cross blocks: each program starts afresh.
+            self.values.clear();
+            self.derivatives.clear();
+            self.clock = 0;
+            let order: Vec<&Segment> = if pass == Pass::Adjoint {
+                group.iter().rev().collect()
+            } else {
+                group.iter().collect()
+            };
+            for segment in order {
+                match segment {
+                    Segment::Straight { lo, hi } => {
+                        let ids: Vec<usize> = if pass == Pass::Adjoint {
+                            (*lo..*hi).rev().collect()
+                        } else {
+                            (*lo..*hi).collect()
+                        };
+                        for i in ids {
+                            let arity = self.instr(i).args().len();
+                            self.operation(pass, &Op::straight(i, arity));
+                        }
+                    }
+                    Segment::Loop { .. } => self.emit_loop(pass, segment),
+                }
+            }
+            self.evict(usize::MAX);
+            self.b.ins().return_(&[]);
+        }
+        self.b.finalize();
+    }
+
+    fn instr(&self, i: usize) -> &'a Instr {
+        &self.g.body()[i - self.g.n_inputs()]
+    }
+
+    fn operation(&mut self, pass: Pass, op: &Op) {
+        match pass {
+            Pass::Primal => self.primal(op),
+            Pass::Adjoint => self.adjoint(op),
+            Pass::Tangent => self.tangent(op),
+        }
+        self.tick();
+    }
+
+    /// A loop: every iteration's operations through one body, the counter
+    /// up (primal, tangent) or down (adjoint). Registers are written back
+    /// before, and after each iteration.
+    fn emit_loop(&mut self, pass: Pass, segment: &Segment) {
+        let Segment::Loop {
+            start,
+            period,
+            count,
+            strides,
+            slot_stride,
+        } = segment
+        else {
+            return;
+        };
+        self.evict(usize::MAX);
+        let header = self.b.create_block();
+        let counter = self.b.append_block_param(header, types::I64);
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        let down = pass == Pass::Adjoint;
+        let from = self
+            .b
+            .ins()
+            .iconst(types::I64, if down { *count as i64 - 1 } else { 0 });
+        self.b.ins().jump(header, &[BlockArg::Value(from)]);
+        self.b.switch_to_block(header);
+        let more = if down {
+            self.b
+                .ins()
+                .icmp_imm(IntCC::SignedGreaterThanOrEqual, counter, 0)
+        } else {
+            self.b
+                .ins()
+                .icmp_imm(IntCC::SignedLessThan, counter, *count as i64)
+        };
+        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.switch_to_block(body);
+        self.b.seal_block(body);
+        self.counter = Some(counter);
+        self.bases.clear();
+        let ops: Vec<usize> = if down {
+            (0..*period).rev().collect()
+        } else {
+            (0..*period).collect()
+        };
+        for j in ops {
+            let op = Op {
+                i: start + j,
+                own: *period as i64,
+                strides: strides[j].clone(),
+                slot_stride: *slot_stride,
+            };
+            self.operation(pass, &op);
+        }
+        self.evict(usize::MAX);
+        let next = self.b.ins().iadd_imm(counter, if down { -1 } else { 1 });
+        self.b.ins().jump(header, &[BlockArg::Value(next)]);
+        self.b.seal_block(header);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        self.counter = None;
+        self.bases.clear();
+    }
+
+    /// `frame + counter · stride` (the frame outside loops).
+    fn base(&mut self, stride: i64) -> Value {
+        let Some(counter) = self.counter.filter(|_| stride != 0) else {
+            return self.frame;
+        };
+        if let Some(&b) = self.bases.get(&stride) {
+            return b;
+        }
+        let offset = self.b.ins().imul_imm(counter, stride * 8);
+        let b = self.b.ins().iadd(self.frame, offset);
+        self.bases.insert(stride, b);
+        b
+    }
+
+    fn offset(slot: usize) -> i32 {
+        i32::try_from(slot * 8).expect("a frame of at most 2³¹ bytes")
+    }
+
+    fn load(&mut self, at: Loc) -> Value {
+        let base = self.base(at.stride);
+        self.b
+            .ins()
+            .load(types::F64, MemFlags::trusted(), base, Self::offset(at.slot))
+    }
+
+    fn store(&mut self, v: Value, at: Loc) {
+        let base = self.base(at.stride);
+        self.b
+            .ins()
+            .store(MemFlags::trusted(), v, base, Self::offset(at.slot));
+    }
+
+    fn address(&mut self, at: Loc) -> Value {
+        let base = self.base(at.stride);
+        self.b
+            .ins()
+            .iadd_imm(base, i64::from(Self::offset(at.slot)))
+    }
+
+    fn f64(&mut self, c: f64) -> Value {
+        self.b.ins().f64const(c)
+    }
+
+    /// Argument `q` of `op`: its value's place.
+    fn arg(&self, op: &Op, q: usize) -> Loc {
+        Loc {
+            stride: op.strides[q],
+            slot: self.instr(op.i).args()[q] as usize,
+        }
+    }
+
+    /// The value at `at`: a constant, a register or the frame.
+    fn value(&mut self, at: Loc) -> Value {
+        if at.stride == 0 && at.slot >= self.g.n_inputs() {
+            if let Instr::Const(c) = self.instr(at.slot) {
+                return self.f64(*c);
+            }
+        }
+        let clock = self.clock;
+        if let Some((v, used)) = self.values.get_mut(&at) {
+            *used = clock;
+            return *v;
+        }
+        let v = self.load(at);
+        self.values.insert(at, (v, clock));
+        v
+    }
+
+    fn derivative_loc(&self, value: Loc) -> Loc {
+        Loc {
+            stride: value.stride,
+            slot: self.layout.derivatives + value.slot,
+        }
+    }
+
+    /// The adjoint or tangent of the value at `value`.
+    fn derivative(&mut self, value: Loc) -> Value {
+        let at = self.derivative_loc(value);
+        let clock = self.clock;
+        if let Some((v, used, _)) = self.derivatives.get_mut(&at) {
+            *used = clock;
+            return *v;
+        }
+        let v = self.load(at);
+        self.derivatives.insert(at, (v, clock, false));
+        v
+    }
+
+    /// A new adjoint or tangent of the value at `value`; `stored` when the
+    /// frame already holds it.
+    fn set_derivative(&mut self, value: Loc, v: Value, stored: bool) {
+        let at = self.derivative_loc(value);
+        self.derivatives.insert(at, (v, self.clock, !stored));
+    }
+
+    /// Forgets an adjoint read for the last time (a body value's, at its
+    /// own operation: every consumer comes later in the program).
+    fn forget_derivative(&mut self, value: Loc) {
+        let at = self.derivative_loc(value);
+        self.derivatives.remove(&at);
+    }
+
+    /// One more operation emitted; every [`WINDOW`] of them, what was last
+    /// used a window ago leaves the registers (an adjoint written back to
+    /// the frame first), so no value lives across much of a function and
+    /// register allocation stays linear in its length.
+    fn tick(&mut self) {
+        self.clock += 1;
+        if self.clock % WINDOW == 0 {
+            self.evict(self.clock - WINDOW);
+        }
+    }
+
+    /// Drops from the registers what was last used before `before`,
+    /// writing back adjoints the frame does not hold yet.
+    fn evict(&mut self, before: usize) {
+        self.values.retain(|_, (_, used)| *used >= before);
+        let mut leaving: Vec<(Loc, Value)> = self
+            .derivatives
+            .iter()
+            .filter(|(_, (_, used, dirty))| *used < before && *dirty)
+            .map(|(&at, (v, _, _))| (at, *v))
+            .collect();
+        leaving.sort_by_key(|(at, _)| (at.stride, at.slot));
+        for (at, v) in leaving {
+            self.store(v, at);
+        }
+        self.derivatives.retain(|_, (_, used, _)| *used >= before);
+    }
+
+    fn signature(&mut self, name: &'static str, params: &[types::Type]) -> SigRef {
+        if let Some(&s) = self.signatures.get(name) {
+            return s;
+        }
+        let mut sig = Signature::new(self.call_conv);
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        sig.returns.push(AbiParam::new(types::F64));
+        let s = self.b.import_signature(sig);
+        self.signatures.insert(name, s);
+        s
+    }
+
+    fn call(&mut self, sig: SigRef, address: usize, args: &[Value]) -> Value {
+        let callee = self.b.ins().iconst(self.pointer, address as i64);
+        let call = self.b.ins().call_indirect(sig, callee, args);
+        self.b.inst_results(call)[0]
+    }
+
+    /// Where `op`'s partials go: its slots, or the sink when nothing
+    /// reads them.
+    fn partials_at(&self, op: &Op) -> Loc {
+        if self.g.is_differentiated(op.i) {
+            Loc {
+                stride: op.slot_stride,
+                slot: self.layout.partials + self.g.slot_start(op.i),
+            }
+        } else {
+            Loc {
+                stride: 0,
+                slot: self.layout.sink,
+            }
+        }
+    }
+
+    fn next(at: Loc) -> Loc {
+        Loc {
+            stride: at.stride,
+            slot: at.slot + 1,
+        }
+    }
+
+    /// The primal program of one operation: its value, and its partials
+    /// where they are read.
+    fn primal(&mut self, op: &Op) {
+        let instr = self.instr(op.i);
+        let differentiated = self.g.is_differentiated(op.i);
+        let slot = self.partials_at(op);
+        let v = match instr {
+            Instr::Const(_) => return,
+            Instr::Unary(o, _) => {
+                let x = self.value(self.arg(op, 0));
+                self.unary(*o, x, slot, differentiated)
+            }
+            Instr::PowI(_, e) => {
+                let x = self.value(self.arg(op, 0));
+                let e = self.b.ins().iconst(types::I32, i64::from(*e));
+                let at = self.address(slot);
+                let sig = self.signature("powi", &[types::F64, types::I32, self.pointer]);
+                self.call(sig, abi::powi as *const () as usize, &[x, e, at])
+            }
+            Instr::Binary(o, [a, b]) => {
+                let x = self.value(self.arg(op, 0));
+                let y = self.value(self.arg(op, 1));
+                let v = self.binary(*o, x, y, slot, differentiated);
+                if differentiated && a == b && self.g.is_active(*a as usize) {
+                    self.merge_partials(*o, slot);
+                }
+                v
+            }
+            Instr::LogSumExp(args) => {
+                for j in 0..args.len() {
+                    let x = self.value(self.arg(op, j));
+                    let at = Loc {
+                        stride: 0,
+                        slot: self.layout.scratch + j,
+                    };
+                    self.store(x, at);
+                }
+                let xs = self.address(Loc {
+                    stride: 0,
+                    slot: self.layout.scratch,
+                });
+                let len = self.b.ins().iconst(self.pointer, args.len() as i64);
+                let at = self.address(slot);
+                let sig = self.signature("logsumexp", &[self.pointer, self.pointer, self.pointer]);
+                self.call(sig, abi::logsumexp as *const () as usize, &[xs, len, at])
+            }
+            Instr::Select(cmp, _) => {
+                let x = self.value(self.arg(op, 0));
+                let y = self.value(self.arg(op, 1));
+                let cc = match cmp {
+                    Comparison::Lt => FloatCC::LessThan,
+                    Comparison::Le => FloatCC::LessThanOrEqual,
+                };
+                let taken = self.b.ins().fcmp(cc, x, y);
+                let tv = self.value(self.arg(op, 2));
+                let fv = self.value(self.arg(op, 3));
+                if differentiated {
+                    let (one, zero) = (self.f64(1.0), self.f64(0.0));
+                    let pt = self.b.ins().select(taken, one, zero);
+                    let pf = self.b.ins().select(taken, zero, one);
+                    self.store(pt, slot);
+                    self.store(pf, Self::next(slot));
+                }
+                self.b.ins().select(taken, tv, fv)
+            }
+        };
+        let me = Loc {
+            stride: op.own,
+            slot: op.i,
+        };
+        self.store(v, me);
+        let clock = self.clock;
+        self.values.insert(me, (v, clock));
+    }
+
+    fn unary(&mut self, op: UnaryOp, x: Value, slot: Loc, differentiated: bool) -> Value {
+        match op {
+            UnaryOp::Neg => self.b.ins().fneg(x),
+            UnaryOp::Sqrt => {
+                let v = self.b.ins().sqrt(x);
+                if differentiated {
+                    let half = self.f64(0.5);
+                    let d = self.b.ins().fdiv(half, v);
+                    self.store(d, slot);
+                }
+                v
+            }
+            UnaryOp::Recip => {
+                let one = self.f64(1.0);
+                let v = self.b.ins().fdiv(one, x);
+                if differentiated {
+                    let square = self.b.ins().fmul(v, v);
+                    let d = self.b.ins().fneg(square);
+                    self.store(d, slot);
+                }
+                v
+            }
+            _ => {
+                let at = self.address(slot);
+                let sig = self.signature("unary", &[types::F64, self.pointer]);
+                self.call(sig, abi::unary_address(op), &[x, at])
+            }
+        }
+    }
+
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        x: Value,
+        y: Value,
+        slot: Loc,
+        differentiated: bool,
+    ) -> Value {
+        match op {
+            BinaryOp::Add => self.b.ins().fadd(x, y),
+            BinaryOp::Sub => self.b.ins().fsub(x, y),
+            BinaryOp::Mul => self.b.ins().fmul(x, y),
+            BinaryOp::Div => {
+                let v = self.b.ins().fdiv(x, y);
+                if differentiated {
+                    let one = self.f64(1.0);
+                    let da = self.b.ins().fdiv(one, y);
+                    let ratio = self.b.ins().fdiv(v, y);
+                    let db = self.b.ins().fneg(ratio);
+                    self.store(da, slot);
+                    self.store(db, Self::next(slot));
+                }
+                v
+            }
+            _ => {
+                let at = self.address(slot);
+                let sig = self.signature("binary", &[types::F64, types::F64, self.pointer]);
+                self.call(sig, abi::binary_address(op), &[x, y, at])
+            }
+        }
+    }
+
+    /// One value read twice by a rule-called operation: the edge's partial
+    /// is the sum of both (slot 0), as the tape records it.
+    fn merge_partials(&mut self, op: BinaryOp, slot: Loc) {
+        if matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        ) {
+            return; // constants or values (see `partial`); x − x, x / x are inactive
+        }
+        let (da, db) = (self.load(slot), self.load(Self::next(slot)));
+        let sum = self.b.ins().fadd(da, db);
+        self.store(sum, slot);
+    }
+
+    /// How the partial of `op`'s edge into argument `position` is had.
+    fn partial(&self, op: &Op, position: usize) -> Partial {
+        match self.instr(op.i) {
+            Instr::Unary(UnaryOp::Neg, _) => Partial::Constant(-1.0),
+            Instr::Binary(BinaryOp::Add, [a, b]) if a == b => Partial::Constant(2.0),
+            Instr::Binary(BinaryOp::Add, _) => Partial::Constant(1.0),
+            Instr::Binary(BinaryOp::Sub, _) => {
+                Partial::Constant(if position == 0 { 1.0 } else { -1.0 })
+            }
+            Instr::Binary(BinaryOp::Mul, [a, b]) if a == b => Partial::Doubled,
+            Instr::Binary(BinaryOp::Mul, _) => Partial::Argument(1 - position),
+            _ => Partial::Slot,
+        }
+    }
+
+    fn partial_value(&mut self, op: &Op, partial: &Partial, slot_offset: usize) -> Value {
+        match *partial {
+            Partial::Constant(c) => self.f64(c),
+            Partial::Argument(q) => self.value(self.arg(op, q)),
+            Partial::Doubled => {
+                let x = self.value(self.arg(op, 0));
+                self.b.ins().fadd(x, x)
+            }
+            Partial::Slot => {
+                let base = self.partials_at(op);
+                self.load(Loc {
+                    stride: base.stride,
+                    slot: base.slot + slot_offset,
+                })
+            }
+        }
+    }
+
+    /// The argument position of `op`'s edge with partial slot `offset`.
+    fn position_of(&self, op: &Op, offset: usize) -> usize {
+        match self.instr(op.i) {
+            Instr::Select(..) => offset + 2,
+            _ => offset,
+        }
+    }
+
+    /// The adjoint program of one operation: its adjoint, read for the
+    /// last time, times each local partial, into each parent.
+    fn adjoint(&mut self, op: &Op) {
+        let i = op.i;
+        if !self.g.is_differentiated(i) || self.g.edges(i).is_empty() {
+            return;
+        }
+        let me = Loc {
+            stride: op.own,
+            slot: i,
+        };
+        let a = self.derivative(me);
+        self.forget_derivative(me);
+        let zero = self.f64(0.0);
+        let a_zero = self.b.ins().fcmp(FloatCC::Equal, a, zero);
+        let start = self.g.slot_start(i);
+        for e in self.g.edge_range(i) {
+            let edge = self.g.all_edges()[e];
+            let offset = edge.slot as usize - start;
+            let position = self.position_of(op, offset);
+            let partial = self.partial(op, position);
+            let parent = self.arg(op, position);
+            let first = self.first[e];
+            let old = if first { zero } else { self.derivative(parent) };
+            let new = match partial {
+                // A constant partial is never zero: only the adjoint is
+                // tested. 0 + a is a but for the sign of a zero, which the
+                // test excludes.
+                Partial::Constant(1.0) => {
+                    let sum = if first { a } else { self.b.ins().fadd(old, a) };
+                    self.b.ins().select(a_zero, old, sum)
+                }
+                Partial::Constant(-1.0) => {
+                    let sum = if first {
+                        self.b.ins().fneg(a)
+                    } else {
+                        self.b.ins().fsub(old, a)
+                    };
+                    self.b.ins().select(a_zero, old, sum)
+                }
+                _ => {
+                    let p = self.partial_value(op, &partial, offset);
+                    let p_zero = self.b.ins().fcmp(FloatCC::Equal, p, zero);
+                    let skip = self.b.ins().bor(p_zero, a_zero);
+                    let term = self.b.ins().fmul(p, a);
+                    let sum = self.b.ins().fadd(old, term);
+                    self.b.ins().select(skip, old, sum)
+                }
+            };
+            self.set_derivative(parent, new, false);
+        }
+    }
+
+    /// The tangent program of one operation: the sum over its edges of
+    /// `partial · tangent`, a zero tangent contributing zero.
+    fn tangent(&mut self, op: &Op) {
+        let i = op.i;
+        if !self.g.is_differentiated(i) || self.g.edges(i).is_empty() {
+            return;
+        }
+        let zero = self.f64(0.0);
+        let start = self.g.slot_start(i);
+        let mut sum: Option<Value> = None;
+        for e in self.g.edges(i) {
+            let offset = e.slot as usize - start;
+            let position = self.position_of(op, offset);
+            let partial = self.partial(op, position);
+            let t = self.derivative(self.arg(op, position));
+            let term = match partial {
+                Partial::Constant(1.0) => t,
+                Partial::Constant(-1.0) => self.b.ins().fneg(t),
+                _ => {
+                    let p = self.partial_value(op, &partial, offset);
+                    let t_zero = self.b.ins().fcmp(FloatCC::Equal, t, zero);
+                    let product = self.b.ins().fmul(p, t);
+                    self.b.ins().select(t_zero, zero, product)
+                }
+            };
+            sum = Some(match sum {
+                None => term,
+                Some(s) => self.b.ins().fadd(s, term),
+            });
+        }
+        let t = sum.expect("a differentiated value has an edge");
+        let me = Loc {
+            stride: op.own,
+            slot: i,
+        };
+        let at = self.derivative_loc(me);
+        self.store(t, at);
+        self.set_derivative(me, t, true);
+    }
+}
