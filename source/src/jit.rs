@@ -362,6 +362,18 @@ impl Op {
     }
 }
 
+/// A value a loop hands from one iteration to the next in a register: it
+/// is cached under `read` when an iteration starts and taken from `write`
+/// when it ends; `initial` is the frame slot it starts from, and `exit`
+/// where it is stored after the loop (adjoints the loop still owes).
+struct Carried {
+    derivative: bool,
+    read: Loc,
+    write: Loc,
+    initial: usize,
+    exit: Option<usize>,
+}
+
 /// How an edge's local partial is had in compiled code.
 enum Partial {
     /// `+1`, `−1` or `2` (`x + x`): a constant.
@@ -494,8 +506,12 @@ impl<'a, 'b> Chunk<'a, 'b> {
     }
 
     /// A loop: every iteration's operations through one body, the counter
-    /// up (primal, tangent) or down (adjoint). Registers are written back
-    /// before, and after each iteration.
+    /// up (primal, tangent) or down (adjoint). Each stride's address is
+    /// carried from iteration to iteration (one add), and so is each value
+    /// one iteration hands the next (a running sum, its adjoint, an
+    /// adjoint every iteration adds into), so no dependence between
+    /// iterations goes through memory; the rest is written back after
+    /// each iteration.
     fn emit_loop(&mut self, pass: Pass, segment: &Segment) {
         let Segment::Loop {
             start,
@@ -507,17 +523,49 @@ impl<'a, 'b> Chunk<'a, 'b> {
         else {
             return;
         };
+        let (start, period, count) = (*start, *period, *count);
         self.evict(usize::MAX);
+        let down = pass == Pass::Adjoint;
+        let first_k = if down { count as i64 - 1 } else { 0 };
+        let step = if down { -1 } else { 1 };
+        let mut moving: Vec<i64> = strides
+            .iter()
+            .flatten()
+            .copied()
+            .chain([period as i64, *slot_stride])
+            .filter(|&s| s != 0)
+            .collect();
+        moving.sort_unstable();
+        moving.dedup();
+        let carried = self.carried(pass, start, period, count, strides);
+
         let header = self.b.create_block();
         let counter = self.b.append_block_param(header, types::I64);
+        let pointers: Vec<Value> = moving
+            .iter()
+            .map(|_| self.b.append_block_param(header, self.pointer))
+            .collect();
+        let registers: Vec<Value> = carried
+            .iter()
+            .map(|_| self.b.append_block_param(header, types::F64))
+            .collect();
         let body = self.b.create_block();
         let exit = self.b.create_block();
-        let down = pass == Pass::Adjoint;
-        let from = self
-            .b
-            .ins()
-            .iconst(types::I64, if down { *count as i64 - 1 } else { 0 });
-        self.b.ins().jump(header, &[BlockArg::Value(from)]);
+
+        let mut initial = vec![BlockArg::Value(self.b.ins().iconst(types::I64, first_k))];
+        for &s in &moving {
+            let p = self.b.ins().iadd_imm(self.frame, first_k * s * 8);
+            initial.push(BlockArg::Value(p));
+        }
+        for c in &carried {
+            let v = self.load(Loc {
+                stride: 0,
+                slot: c.initial,
+            });
+            initial.push(BlockArg::Value(v));
+        }
+        self.b.ins().jump(header, &initial);
+
         self.b.switch_to_block(header);
         let more = if down {
             self.b
@@ -526,35 +574,154 @@ impl<'a, 'b> Chunk<'a, 'b> {
         } else {
             self.b
                 .ins()
-                .icmp_imm(IntCC::SignedLessThan, counter, *count as i64)
+                .icmp_imm(IntCC::SignedLessThan, counter, count as i64)
         };
         self.b.ins().brif(more, body, &[], exit, &[]);
+
         self.b.switch_to_block(body);
         self.b.seal_block(body);
         self.counter = Some(counter);
-        self.bases.clear();
+        self.bases = moving.iter().copied().zip(pointers.iter().copied()).collect();
+        for (c, &v) in carried.iter().zip(&registers) {
+            let clock = self.clock;
+            if c.derivative {
+                self.derivatives.insert(c.read, (v, clock, true));
+            } else {
+                self.values.insert(c.read, (v, clock));
+            }
+        }
         let ops: Vec<usize> = if down {
-            (0..*period).rev().collect()
+            (0..period).rev().collect()
         } else {
-            (0..*period).collect()
+            (0..period).collect()
         };
         for j in ops {
             let op = Op {
                 i: start + j,
-                own: *period as i64,
+                own: period as i64,
                 strides: strides[j].clone(),
                 slot_stride: *slot_stride,
             };
             self.operation(pass, &op);
         }
+        let mut next = vec![BlockArg::Value(self.b.ins().iadd_imm(counter, step))];
+        for (&s, &p) in moving.iter().zip(&pointers) {
+            next.push(BlockArg::Value(self.b.ins().iadd_imm(p, step * s * 8)));
+        }
+        for c in &carried {
+            let v = if c.derivative {
+                let v = self.derivative_at(c.write);
+                self.derivatives.remove(&c.write);
+                v
+            } else {
+                self.value(c.write)
+            };
+            next.push(BlockArg::Value(v));
+        }
         self.evict(usize::MAX);
-        let next = self.b.ins().iadd_imm(counter, if down { -1 } else { 1 });
-        self.b.ins().jump(header, &[BlockArg::Value(next)]);
+        self.b.ins().jump(header, &next);
         self.b.seal_block(header);
+
         self.b.switch_to_block(exit);
         self.b.seal_block(exit);
         self.counter = None;
         self.bases.clear();
+        for (c, &v) in carried.iter().zip(&registers) {
+            if let Some(slot) = c.exit {
+                self.store(v, Loc { stride: 0, slot });
+            }
+        }
+    }
+
+    /// What a loop hands from one iteration to the next in registers.
+    fn carried(
+        &self,
+        pass: Pass,
+        start: usize,
+        period: usize,
+        count: usize,
+        strides: &[Vec<i64>],
+    ) -> Vec<Carried> {
+        let p = period as i64;
+        let d = self.layout.derivatives;
+        let mut out: Vec<Carried> = Vec::new();
+        for (j, strides) in strides.iter().enumerate() {
+            let i = start + j;
+            let args = self.instr(i).args();
+            let with_edges: Vec<usize> = if self.g.is_differentiated(i) {
+                let op = Op::straight(i, args.len());
+                let first = self.g.slot_start(i);
+                self.g
+                    .edges(i)
+                    .iter()
+                    .map(|e| self.position_of(&op, e.slot as usize - first))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            for (q, (&a0, &s)) in args.iter().zip(strides).enumerate() {
+                let a0 = a0 as usize;
+                // The previous iteration's value: a0 + period is the value
+                // of an operation of this iteration.
+                let previous = s == p && a0 < start && a0 + period >= start;
+                let item = match pass {
+                    Pass::Primal if previous => Carried {
+                        derivative: false,
+                        read: Loc { stride: p, slot: a0 },
+                        write: Loc {
+                            stride: p,
+                            slot: a0 + period,
+                        },
+                        initial: a0,
+                        exit: None,
+                    },
+                    Pass::Tangent if previous && with_edges.contains(&q) => Carried {
+                        derivative: true,
+                        read: Loc {
+                            stride: p,
+                            slot: d + a0,
+                        },
+                        write: Loc {
+                            stride: p,
+                            slot: d + a0 + period,
+                        },
+                        initial: d + a0,
+                        exit: None,
+                    },
+                    Pass::Adjoint if previous && with_edges.contains(&q) => Carried {
+                        derivative: true,
+                        read: Loc {
+                            stride: p,
+                            slot: d + a0 + period,
+                        },
+                        write: Loc {
+                            stride: p,
+                            slot: d + a0,
+                        },
+                        initial: d + a0 + count * period,
+                        exit: Some(d + a0),
+                    },
+                    Pass::Adjoint if s == 0 && with_edges.contains(&q) => Carried {
+                        derivative: true,
+                        read: Loc {
+                            stride: 0,
+                            slot: d + a0,
+                        },
+                        write: Loc {
+                            stride: 0,
+                            slot: d + a0,
+                        },
+                        initial: d + a0,
+                        exit: Some(d + a0),
+                    },
+                    _ => continue,
+                };
+                if !out.iter().any(|c| c.write == item.write) {
+                    out.push(item);
+                }
+            }
+        }
+        out
     }
 
     /// `frame + counter · stride` (the frame outside loops).
@@ -635,6 +802,11 @@ impl<'a, 'b> Chunk<'a, 'b> {
     /// The adjoint or tangent of the value at `value`.
     fn derivative(&mut self, value: Loc) -> Value {
         let at = self.derivative_loc(value);
+        self.derivative_at(at)
+    }
+
+    /// The adjoint or tangent at frame place `at` (a derivative slot).
+    fn derivative_at(&mut self, at: Loc) -> Value {
         let clock = self.clock;
         if let Some((v, used, _)) = self.derivatives.get_mut(&at) {
             *used = clock;
