@@ -219,6 +219,71 @@ fn groups(segments: Vec<Segment>) -> Vec<Vec<Segment>> {
     groups
 }
 
+/// Per value, whether it is an operation of a loop whose value, in every
+/// iteration, is read only from registers: by operations of its own
+/// iteration, or of the next through a carried register; never by another
+/// segment, as an output, or as the partial of a product (which the
+/// adjoint and tangent programs read from the frame). Its store is left
+/// out, so a loop's memory traffic is what the derivatives need.
+fn register_only(g: &Graph, segments: &[Segment]) -> Vec<bool> {
+    let n = g.n_inputs();
+    let mut consumers: Vec<Vec<(u32, u8)>> = vec![Vec::new(); g.n_values()];
+    for (k, instr) in g.body().iter().enumerate() {
+        for (q, &a) in instr.args().iter().enumerate() {
+            consumers[a as usize].push(((n + k) as u32, q as u8));
+        }
+    }
+    let mut only = vec![false; g.n_values()];
+    let mut output = vec![false; g.n_values()];
+    for &o in g.outputs() {
+        output[o as usize] = true;
+    }
+    // A product reads its operands again for its partials.
+    let read_as_partial = |c: usize, q: usize| match &g.body()[c - n] {
+        Instr::Binary(BinaryOp::Mul, args) if g.is_differentiated(c) => {
+            args[0] == args[1] || g.is_active(args[1 - q] as usize)
+        }
+        _ => false,
+    };
+    for segment in segments {
+        let Segment::Loop {
+            start,
+            period,
+            count,
+            strides,
+            ..
+        } = segment
+        else {
+            continue;
+        };
+        let (start, period, count) = (*start, *period, *count);
+        for j in 0..period {
+            let i0 = start + j;
+            only[i0] = (0..count).all(|k| {
+                let v = i0 + k * period;
+                let iteration = |c: usize| (c - start) / period;
+                !output[v]
+                    && consumers[v].iter().all(|&(c, q)| {
+                        let (c, q) = (c as usize, q as usize);
+                        if read_as_partial(c, q) || c < start || c >= start + period * count {
+                            return false;
+                        }
+                        let (kc, jc) = (iteration(c), (c - start) % period);
+                        // The same iteration reads it from a register; the
+                        // next, through the carried register of
+                        // `Chunk::carried` (its argument one period back).
+                        kc == k
+                            || (kc == k + 1
+                                && strides[jc][q] == period as i64
+                                && (g.body()[start + jc - n].args()[q] as usize) + period
+                                    == i0)
+                    })
+            });
+        }
+    }
+    only
+}
+
 impl Native {
     /// Compiles the three programs of `g`.
     pub fn compile(g: &Graph, layout: &Layout) -> Result<Native, String> {
@@ -239,6 +304,7 @@ impl Native {
             .iter()
             .filter(|s| matches!(s, Segment::Loop { .. }))
             .count();
+        let register_only = register_only(g, &segments);
         let mut ids: Vec<FuncId> = Vec::new();
         for group in groups(segments) {
             ctx.func.signature = Signature::new(call_conv);
@@ -249,7 +315,8 @@ impl Native {
                 .map_err(|e| e.to_string())?;
             {
                 let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-                Chunk::new(b, g, layout, &first, pointer, call_conv).build(&group);
+                Chunk::new(b, g, layout, &first, &register_only, pointer, call_conv)
+                    .build(&group);
             }
             module
                 .define_function(id, &mut ctx)
@@ -394,6 +461,9 @@ struct Chunk<'a, 'b> {
     g: &'a Graph,
     layout: &'a Layout,
     first: &'a [bool],
+    /// Per loop operation (iteration 0's value), whether its value is
+    /// never read from the frame (see [`register_only`]).
+    register_only: &'a [bool],
     pointer: types::Type,
     call_conv: CallConv,
     /// The loop counter, inside a loop.
@@ -416,6 +486,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
         g: &'a Graph,
         layout: &'a Layout,
         first: &'a [bool],
+        register_only: &'a [bool],
         pointer: types::Type,
         call_conv: CallConv,
     ) -> Self {
@@ -431,6 +502,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
             g,
             layout,
             first,
+            register_only,
             pointer,
             call_conv,
             counter: None,
@@ -970,7 +1042,9 @@ impl<'a, 'b> Chunk<'a, 'b> {
             stride: op.own,
             slot: op.i,
         };
-        self.store(v, me);
+        if !(op.own != 0 && self.register_only[op.i]) {
+            self.store(v, me);
+        }
         let clock = self.clock;
         self.values.insert(me, (v, clock));
     }
