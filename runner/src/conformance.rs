@@ -113,7 +113,7 @@ pub fn run(args: ConformanceArgs) -> Result<ExitCode> {
     let (engine, description): (Box<dyn Engine>, String) = match (&args.engine, &args.engine_cmd) {
         (Some(name), _) => {
             let engine = adcheck_campaign::registry::engine_named(name)?;
-            let what = if adcheck_engines::builtin_engines()
+            let what = if adcheck_campaign::registry::builtin_engines()
                 .iter()
                 .any(|e| e.name() == name)
             {

@@ -153,7 +153,13 @@ fn same_seed_same_bytes_and_shards_merge_to_the_whole() {
     assert_eq!(summary["seed"], 42);
     assert_eq!(
         summary["engines"],
-        serde_json::json!(["forward", "reverse", "checkpointed", "fwd_over_rev"])
+        serde_json::json!([
+            "forward",
+            "reverse",
+            "checkpointed",
+            "fwd_over_rev",
+            "source"
+        ])
     );
 }
 
@@ -193,7 +199,13 @@ fn a_replay_file_replays() {
     assert!(dir.path().join("r/failures/case.json").is_file());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    for engine in ["forward", "reverse", "checkpointed", "fwd_over_rev"] {
+    for engine in [
+        "forward",
+        "reverse",
+        "checkpointed",
+        "fwd_over_rev",
+        "source",
+    ] {
         assert_eq!(summary["totals"][engine]["pass"], 1, "{engine}");
     }
     let csv = std::fs::read_to_string(dir.path().join("r/replay/cases.csv")).unwrap();

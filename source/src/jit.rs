@@ -102,7 +102,7 @@ impl Layout {
     }
 }
 
-type ChunkFn = unsafe extern "C" fn(*mut f64, i32);
+type ChunkFn = unsafe extern "C" fn(*mut f64, i32, *const f64, *mut f64);
 
 /// Which program a set of functions runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,9 +122,10 @@ pub struct Native {
     module: Option<JITModule>,
     chunks: Vec<ChunkFn>,
     constants: Vec<(usize, f64)>,
-    written: Vec<bool>,
+    unwritten_inputs: Vec<usize>,
     loops: usize,
     len: usize,
+    inputs: usize,
 }
 
 impl std::fmt::Debug for Native {
@@ -310,6 +311,8 @@ impl Native {
             ctx.func.signature = Signature::new(call_conv);
             ctx.func.signature.params.push(AbiParam::new(pointer));
             ctx.func.signature.params.push(AbiParam::new(types::I32));
+            ctx.func.signature.params.push(AbiParam::new(pointer));
+            ctx.func.signature.params.push(AbiParam::new(pointer));
             let id = module
                 .declare_anonymous_function(&ctx.func.signature)
                 .map_err(|e| e.to_string())?;
@@ -330,9 +333,9 @@ impl Native {
             .map(|id| {
                 let code = module.get_finalized_function(id);
                 // SAFETY: `code` is a finalized function of this module with
-                // the signature declared above (a pointer and an i32, no
-                // result), kept alive as long as the `Native` holds the
-                // module.
+                // the signature declared above (a pointer, an i32, two
+                // pointers; no result), kept alive as long as the `Native`
+                // holds the module.
                 #[allow(unsafe_code)]
                 unsafe {
                     std::mem::transmute::<*const u8, ChunkFn>(code)
@@ -353,16 +356,17 @@ impl Native {
             module: Some(module),
             chunks,
             constants,
-            written,
+            unwritten_inputs: (0..g.n_inputs()).filter(|&j| !written[j]).collect(),
             loops,
             len: layout.len(),
+            inputs: g.n_inputs(),
         })
     }
 
-    /// Whether anything writes value `i`'s adjoint (its seed or a
-    /// consumer); an input nothing writes has gradient 0.
-    pub fn adjoint_written(&self, i: usize) -> bool {
-        self.written[i]
+    /// The inputs whose adjoint nothing writes (no seed, no consumer):
+    /// their gradient is 0.
+    pub fn unwritten_inputs(&self) -> &[usize] {
+        &self.unwritten_inputs
     }
 
     /// How many loops the compiled code runs.
@@ -370,41 +374,58 @@ impl Native {
         self.loops
     }
 
-    /// Runs one program on `frame`: the functions in order, or in reverse
-    /// order for the adjoint. The primal first writes the constants (a
-    /// loop reads a different one each iteration from the frame).
+    /// Runs one program on `frame` at the point `x`, with `dx` the
+    /// inputs' derivatives (the adjoints it writes, or the tangents it
+    /// reads): the functions in order, or in reverse order for the adjoint.
+    /// The primal first writes the constants (a loop reads a different one
+    /// each iteration from the frame).
     ///
     /// # Panics
-    /// When the frame is not of the layout's length.
-    pub fn run(&self, pass: Pass, frame: &mut [f64]) {
+    /// When the frame is not of the layout's length, or `x` or `dx` not of
+    /// the program's inputs'.
+    pub fn run(&self, pass: Pass, frame: &mut [f64], x: &[f64], dx: &mut [f64]) {
         assert_eq!(frame.len(), self.len, "a frame of the compiled layout");
+        assert_eq!((x.len(), dx.len()), (self.inputs, self.inputs));
         if pass == Pass::Primal {
             for &(i, c) in &self.constants {
                 frame[i] = c;
             }
         }
-        let call = |f: &ChunkFn, frame: &mut [f64]| {
+        let mut call = |f: &ChunkFn| {
             // SAFETY: the compiled code reads and writes the frame only at
-            // offsets below the layout's length, checked just above, and
-            // hands the helpers it calls pointers into the same frame; the
-            // module that holds the code lives as long as `self`.
+            // offsets below the layout's length, and `x` and `dx` below the
+            // number of inputs, all checked just above; it hands the
+            // helpers it calls pointers into the frame; the module that
+            // holds the code lives as long as `self`.
             #[allow(unsafe_code)]
             unsafe {
-                f(frame.as_mut_ptr(), pass as i32)
+                f(frame.as_mut_ptr(), pass as i32, x.as_ptr(), dx.as_mut_ptr())
             };
         };
         if pass == Pass::Adjoint {
-            self.chunks.iter().rev().for_each(|f| call(f, frame));
+            self.chunks.iter().rev().for_each(&mut call);
         } else {
-            self.chunks.iter().for_each(|f| call(f, frame));
+            self.chunks.iter().for_each(&mut call);
         }
     }
 }
 
-/// A frame slot as the code addresses it: `slot` in iteration 0, moved by
-/// `stride` slots an iteration (0 outside loops).
+/// Which memory a [`Loc`] is in: the frame, the caller's point (inputs
+/// are read where they are, not copied) or the caller's buffer for the
+/// inputs' derivatives (the gradient, written where it is returned; or
+/// the direction `v`, read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Region {
+    Frame,
+    Inputs,
+    InputDerivatives,
+}
+
+/// A slot as the code addresses it: `slot` of `region` in iteration 0,
+/// moved by `stride` slots an iteration (0 outside loops).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Loc {
+    region: Region,
     stride: i64,
     slot: usize,
 }
@@ -437,8 +458,8 @@ struct Carried {
     derivative: bool,
     read: Loc,
     write: Loc,
-    initial: usize,
-    exit: Option<usize>,
+    initial: Loc,
+    exit: Option<Loc>,
 }
 
 /// How an edge's local partial is had in compiled code.
@@ -458,6 +479,8 @@ struct Chunk<'a, 'b> {
     b: FunctionBuilder<'b>,
     frame: Value,
     pass: Value,
+    inputs: Value,
+    input_derivatives: Value,
     g: &'a Graph,
     layout: &'a Layout,
     first: &'a [bool],
@@ -468,8 +491,8 @@ struct Chunk<'a, 'b> {
     call_conv: CallConv,
     /// The loop counter, inside a loop.
     counter: Option<Value>,
-    /// Per stride, `frame + counter·stride` in this iteration.
-    bases: HashMap<i64, Value>,
+    /// Per region and stride, `region + counter·stride` in this iteration.
+    bases: HashMap<(Region, i64), Value>,
     /// Values in registers, with the operation count when last used.
     values: HashMap<Loc, (Value, usize)>,
     /// Adjoints or tangents in registers: last use, and whether the
@@ -494,11 +517,14 @@ impl<'a, 'b> Chunk<'a, 'b> {
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         b.seal_block(entry);
-        let (frame, pass) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let params = b.block_params(entry).to_vec();
+        let (frame, pass, inputs, input_derivatives) = (params[0], params[1], params[2], params[3]);
         Chunk {
             b,
             frame,
             pass,
+            inputs,
+            input_derivatives,
             g,
             layout,
             first,
@@ -600,13 +626,25 @@ impl<'a, 'b> Chunk<'a, 'b> {
         let down = pass == Pass::Adjoint;
         let first_k = if down { count as i64 - 1 } else { 0 };
         let step = if down { -1 } else { 1 };
-        let mut moving: Vec<i64> = strides
-            .iter()
-            .flatten()
-            .copied()
-            .chain([period as i64, *slot_stride])
-            .filter(|&s| s != 0)
-            .collect();
+        // Every (region, stride) the body addresses by: the frame by the
+        // period (values, derivatives) and the partials' stride, each
+        // argument's region (and its derivatives') by its stride.
+        let n = self.g.n_inputs();
+        let mut moving: Vec<(Region, i64)> = vec![
+            (Region::Frame, period as i64),
+            (Region::Frame, *slot_stride),
+        ];
+        for (j, strides) in strides.iter().enumerate() {
+            for (&a, &s) in self.instr(start + j).args().iter().zip(strides) {
+                if (a as usize) < n {
+                    moving.push((Region::Inputs, s));
+                    moving.push((Region::InputDerivatives, s));
+                } else {
+                    moving.push((Region::Frame, s));
+                }
+            }
+        }
+        moving.retain(|&(_, s)| s != 0);
         moving.sort_unstable();
         moving.dedup();
         let carried = self.carried(pass, start, period, count, strides);
@@ -625,15 +663,13 @@ impl<'a, 'b> Chunk<'a, 'b> {
         let exit = self.b.create_block();
 
         let mut initial = vec![BlockArg::Value(self.b.ins().iconst(types::I64, first_k))];
-        for &s in &moving {
-            let p = self.b.ins().iadd_imm(self.frame, first_k * s * 8);
+        for &(region, s) in &moving {
+            let start = self.region(region);
+            let p = self.b.ins().iadd_imm(start, first_k * s * 8);
             initial.push(BlockArg::Value(p));
         }
         for c in &carried {
-            let v = self.load(Loc {
-                stride: 0,
-                slot: c.initial,
-            });
+            let v = self.load(c.initial);
             initial.push(BlockArg::Value(v));
         }
         self.b.ins().jump(header, &initial);
@@ -677,7 +713,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
             self.operation(pass, &op);
         }
         let mut next = vec![BlockArg::Value(self.b.ins().iadd_imm(counter, step))];
-        for (&s, &p) in moving.iter().zip(&pointers) {
+        for (&(_, s), &p) in moving.iter().zip(&pointers) {
             next.push(BlockArg::Value(self.b.ins().iadd_imm(p, step * s * 8)));
         }
         for c in &carried {
@@ -699,8 +735,8 @@ impl<'a, 'b> Chunk<'a, 'b> {
         self.counter = None;
         self.bases.clear();
         for (c, &v) in carried.iter().zip(&registers) {
-            if let Some(slot) = c.exit {
-                self.store(v, Loc { stride: 0, slot });
+            if let Some(at) = c.exit {
+                self.store(v, at);
             }
         }
     }
@@ -731,61 +767,57 @@ impl<'a, 'b> Chunk<'a, 'b> {
             } else {
                 Vec::new()
             };
+            let op = Op {
+                i,
+                own: p,
+                strides: strides.clone(),
+                slot_stride: 0,
+            };
             for (q, (&a0, &s)) in args.iter().zip(strides).enumerate() {
                 let a0 = a0 as usize;
                 // The previous iteration's value: a0 + period is the value
-                // of an operation of this iteration.
+                // of an operation of this iteration (in the frame: inputs
+                // never move by a period, see `segments`).
                 let previous = s == p && a0 < start && a0 + period >= start;
+                let frame = |stride: i64, slot: usize| Loc {
+                    region: Region::Frame,
+                    stride,
+                    slot,
+                };
                 let item = match pass {
                     Pass::Primal if previous => Carried {
                         derivative: false,
-                        read: Loc { stride: p, slot: a0 },
-                        write: Loc {
-                            stride: p,
-                            slot: a0 + period,
-                        },
-                        initial: a0,
+                        read: frame(p, a0),
+                        write: frame(p, a0 + period),
+                        initial: frame(0, a0),
                         exit: None,
                     },
                     Pass::Tangent if previous && with_edges.contains(&q) => Carried {
                         derivative: true,
-                        read: Loc {
-                            stride: p,
-                            slot: d + a0,
-                        },
-                        write: Loc {
-                            stride: p,
-                            slot: d + a0 + period,
-                        },
-                        initial: d + a0,
+                        read: frame(p, d + a0),
+                        write: frame(p, d + a0 + period),
+                        initial: frame(0, d + a0),
                         exit: None,
                     },
                     Pass::Adjoint if previous && with_edges.contains(&q) => Carried {
                         derivative: true,
-                        read: Loc {
-                            stride: p,
-                            slot: d + a0 + period,
-                        },
-                        write: Loc {
-                            stride: p,
-                            slot: d + a0,
-                        },
-                        initial: d + a0 + count * period,
-                        exit: Some(d + a0),
+                        read: frame(p, d + a0 + period),
+                        write: frame(p, d + a0),
+                        initial: frame(0, d + a0 + count * period),
+                        exit: Some(frame(0, d + a0)),
                     },
-                    Pass::Adjoint if s == 0 && with_edges.contains(&q) => Carried {
-                        derivative: true,
-                        read: Loc {
-                            stride: 0,
-                            slot: d + a0,
-                        },
-                        write: Loc {
-                            stride: 0,
-                            slot: d + a0,
-                        },
-                        initial: d + a0,
-                        exit: Some(d + a0),
-                    },
+                    // An adjoint every iteration adds into (an input read
+                    // by all of them, say).
+                    Pass::Adjoint if s == 0 && with_edges.contains(&q) => {
+                        let at = self.derivative_loc(self.arg(&op, q));
+                        Carried {
+                            derivative: true,
+                            read: at,
+                            write: at,
+                            initial: at,
+                            exit: Some(at),
+                        }
+                    }
                     _ => continue,
                 };
                 if !out.iter().any(|c| c.write == item.write) {
@@ -796,17 +828,27 @@ impl<'a, 'b> Chunk<'a, 'b> {
         out
     }
 
-    /// `frame + counter · stride` (the frame outside loops).
-    fn base(&mut self, stride: i64) -> Value {
+    /// Where `region` starts.
+    fn region(&self, region: Region) -> Value {
+        match region {
+            Region::Frame => self.frame,
+            Region::Inputs => self.inputs,
+            Region::InputDerivatives => self.input_derivatives,
+        }
+    }
+
+    /// `region + counter · stride` (the region's start outside loops).
+    fn base(&mut self, region: Region, stride: i64) -> Value {
+        let start = self.region(region);
         let Some(counter) = self.counter.filter(|_| stride != 0) else {
-            return self.frame;
+            return start;
         };
-        if let Some(&b) = self.bases.get(&stride) {
+        if let Some(&b) = self.bases.get(&(region, stride)) {
             return b;
         }
         let offset = self.b.ins().imul_imm(counter, stride * 8);
-        let b = self.b.ins().iadd(self.frame, offset);
-        self.bases.insert(stride, b);
+        let b = self.b.ins().iadd(start, offset);
+        self.bases.insert((region, stride), b);
         b
     }
 
@@ -815,21 +857,21 @@ impl<'a, 'b> Chunk<'a, 'b> {
     }
 
     fn load(&mut self, at: Loc) -> Value {
-        let base = self.base(at.stride);
+        let base = self.base(at.region, at.stride);
         self.b
             .ins()
             .load(types::F64, MemFlags::trusted(), base, Self::offset(at.slot))
     }
 
     fn store(&mut self, v: Value, at: Loc) {
-        let base = self.base(at.stride);
+        let base = self.base(at.region, at.stride);
         self.b
             .ins()
             .store(MemFlags::trusted(), v, base, Self::offset(at.slot));
     }
 
     fn address(&mut self, at: Loc) -> Value {
-        let base = self.base(at.stride);
+        let base = self.base(at.region, at.stride);
         self.b
             .ins()
             .iadd_imm(base, i64::from(Self::offset(at.slot)))
@@ -841,15 +883,21 @@ impl<'a, 'b> Chunk<'a, 'b> {
 
     /// Argument `q` of `op`: its value's place.
     fn arg(&self, op: &Op, q: usize) -> Loc {
+        let id = self.instr(op.i).args()[q] as usize;
         Loc {
+            region: if id < self.g.n_inputs() {
+                Region::Inputs
+            } else {
+                Region::Frame
+            },
             stride: op.strides[q],
-            slot: self.instr(op.i).args()[q] as usize,
+            slot: id,
         }
     }
 
     /// The value at `at`: a constant, a register or the frame.
     fn value(&mut self, at: Loc) -> Value {
-        if at.stride == 0 && at.slot >= self.g.n_inputs() {
+        if at.region == Region::Frame && at.stride == 0 && at.slot >= self.g.n_inputs() {
             if let Instr::Const(c) = self.instr(at.slot) {
                 return self.f64(*c);
             }
@@ -865,9 +913,16 @@ impl<'a, 'b> Chunk<'a, 'b> {
     }
 
     fn derivative_loc(&self, value: Loc) -> Loc {
-        Loc {
-            stride: value.stride,
-            slot: self.layout.derivatives + value.slot,
+        match value.region {
+            Region::Inputs => Loc {
+                region: Region::InputDerivatives,
+                ..value
+            },
+            _ => Loc {
+                region: Region::Frame,
+                stride: value.stride,
+                slot: self.layout.derivatives + value.slot,
+            },
         }
     }
 
@@ -924,7 +979,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
             .filter(|(_, (_, used, dirty))| *used < before && *dirty)
             .map(|(&at, (v, _, _))| (at, *v))
             .collect();
-        leaving.sort_by_key(|(at, _)| (at.stride, at.slot));
+        leaving.sort_by_key(|(at, _)| (at.region, at.stride, at.slot));
         for (at, v) in leaving {
             self.store(v, at);
         }
@@ -954,11 +1009,13 @@ impl<'a, 'b> Chunk<'a, 'b> {
     fn partials_at(&self, op: &Op) -> Loc {
         if self.g.is_differentiated(op.i) {
             Loc {
+                region: Region::Frame,
                 stride: op.slot_stride,
                 slot: self.layout.partials + self.g.slot_start(op.i),
             }
         } else {
             Loc {
+                region: Region::Frame,
                 stride: 0,
                 slot: self.layout.sink,
             }
@@ -967,6 +1024,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
 
     fn next(at: Loc) -> Loc {
         Loc {
+            region: Region::Frame,
             stride: at.stride,
             slot: at.slot + 1,
         }
@@ -1004,12 +1062,14 @@ impl<'a, 'b> Chunk<'a, 'b> {
                 for j in 0..args.len() {
                     let x = self.value(self.arg(op, j));
                     let at = Loc {
+                        region: Region::Frame,
                         stride: 0,
                         slot: self.layout.scratch + j,
                     };
                     self.store(x, at);
                 }
                 let xs = self.address(Loc {
+                    region: Region::Frame,
                     stride: 0,
                     slot: self.layout.scratch,
                 });
@@ -1039,6 +1099,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
             }
         };
         let me = Loc {
+            region: Region::Frame,
             stride: op.own,
             slot: op.i,
         };
@@ -1151,6 +1212,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
             Partial::Slot => {
                 let base = self.partials_at(op);
                 self.load(Loc {
+                    region: Region::Frame,
                     stride: base.stride,
                     slot: base.slot + slot_offset,
                 })
@@ -1174,6 +1236,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
             return;
         }
         let me = Loc {
+            region: Region::Frame,
             stride: op.own,
             slot: i,
         };
@@ -1251,6 +1314,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
         }
         let t = sum.expect("a differentiated value has an edge");
         let me = Loc {
+            region: Region::Frame,
             stride: op.own,
             slot: i,
         };

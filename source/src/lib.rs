@@ -172,11 +172,18 @@ impl Compiled {
         (2 * self.graph.n_values() + self.graph.n_slots()) * 8
     }
 
-    fn value_of(&self, values: &[f64], o: u32) -> f64 {
+    /// Output `o`'s value after a native primal pass: an input, a
+    /// constant or a frame value.
+    #[cfg(feature = "jit")]
+    fn value_of(&self, frame: &[f64], x: &[f64], o: u32) -> f64 {
         let n = self.graph.n_inputs();
-        match self.graph.body().get((o as usize).wrapping_sub(n)) {
-            Some(Instr::Const(c)) if o as usize >= n => *c,
-            _ => values[o as usize],
+        let o = o as usize;
+        if o < n {
+            return x[o];
+        }
+        match &self.graph.body()[o - n] {
+            Instr::Const(c) => *c,
+            _ => frame[o],
         }
     }
 
@@ -185,46 +192,71 @@ impl Compiled {
     /// # Panics
     /// When `x` or `u` has the wrong length (the engine checks first).
     pub fn vjp(&self, ws: &mut Workspace, x: &[f64], u: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (mut primal, mut gradient) = (Vec::new(), Vec::new());
+        self.vjp_into(ws, x, u, &mut primal, &mut gradient);
+        (primal, gradient)
+    }
+
+    /// [`Compiled::vjp`] into the caller's buffers, which keep their
+    /// storage from call to call: the form for evaluating one program
+    /// many times.
+    ///
+    /// # Panics
+    /// When `x` or `u` has the wrong length (the engine checks first).
+    pub fn vjp_into(
+        &self,
+        ws: &mut Workspace,
+        x: &[f64],
+        u: &[f64],
+        primal: &mut Vec<f64>,
+        gradient: &mut Vec<f64>,
+    ) {
         let g = &self.graph;
         let n = g.n_inputs();
         assert_eq!((x.len(), u.len()), (n, g.outputs().len()));
+        primal.clear();
         #[cfg(feature = "jit")]
         if let Some((native, layout)) = &self.native {
             let frame = &mut ws.frame;
             frame.resize(layout.len(), 0.0);
-            frame[..n].copy_from_slice(x);
-            native.run(jit::Pass::Primal, frame);
+            if gradient.len() != n {
+                gradient.clear();
+                gradient.resize(n, 0.0);
+            }
+            native.run(jit::Pass::Primal, frame, x, gradient);
             // The seeds, as the tape adds them to zero; every other adjoint
             // is stored by its first write, so nothing else is zeroed.
             let d = layout.derivatives();
             for &o in g.outputs() {
-                frame[d + o as usize] = 0.0;
-            }
-            for (&o, &w) in g.outputs().iter().zip(u) {
-                if g.is_differentiated(o as usize) {
-                    frame[d + o as usize] += w;
+                let o = o as usize;
+                if o < n {
+                    gradient[o] = 0.0;
+                } else {
+                    frame[d + o] = 0.0;
                 }
             }
-            native.run(jit::Pass::Adjoint, frame);
-            let primal = g
-                .outputs()
-                .iter()
-                .map(|&o| self.value_of(frame, o))
-                .collect();
-            let gradient = (0..n)
-                .map(|j| {
-                    if native.adjoint_written(j) {
-                        frame[d + j]
+            for (&o, &w) in g.outputs().iter().zip(u) {
+                let o = o as usize;
+                if g.is_differentiated(o) {
+                    if o < n {
+                        gradient[o] += w;
                     } else {
-                        0.0
+                        frame[d + o] += w;
                     }
-                })
-                .collect();
-            return (primal, gradient);
+                }
+            }
+            native.run(jit::Pass::Adjoint, frame, x, gradient);
+            for &j in native.unwritten_inputs() {
+                gradient[j] = 0.0;
+            }
+            primal.extend(g.outputs().iter().map(|&o| self.value_of(frame, x, o)));
+            return;
         }
         interp::primal(g, x, &mut ws.values, &mut ws.partials);
         interp::adjoint(g, &ws.partials, u, &mut ws.derivatives);
-        (interp::outputs(g, &ws.values), ws.derivatives[..n].to_vec())
+        primal.extend(interp::outputs(g, &ws.values));
+        gradient.clear();
+        gradient.extend_from_slice(&ws.derivatives[..n]);
     }
 
     /// The primal `f(x)` and `J·v`.
@@ -246,24 +278,28 @@ impl Compiled {
         if let Some((native, layout)) = &self.native {
             let frame = &mut ws.frame;
             frame.resize(layout.len(), 0.0);
-            frame[..n].copy_from_slice(x);
-            native.run(jit::Pass::Primal, frame);
+            // The inputs' tangents, read where they are (a copy: the
+            // compiled code takes them as a buffer it may write).
+            let tangents_in = &mut ws.derivatives;
+            tangents_in.clear();
+            tangents_in.extend_from_slice(v);
+            native.run(jit::Pass::Primal, frame, x, tangents_in);
+            native.run(jit::Pass::Tangent, frame, x, tangents_in);
             let d = layout.derivatives();
-            frame[d..d + n].copy_from_slice(v);
-            native.run(jit::Pass::Tangent, frame);
             let primal = g
                 .outputs()
                 .iter()
-                .map(|&o| self.value_of(frame, o))
+                .map(|&o| self.value_of(frame, x, o))
                 .collect();
-            let tangents = &frame[d..];
-            return (
-                primal,
-                g.outputs()
-                    .iter()
-                    .map(|&o| tangent_of(tangents, o))
-                    .collect(),
-            );
+            let tangent = |o: u32| {
+                let o = o as usize;
+                if o < n {
+                    v[o]
+                } else {
+                    tangent_of(&frame[d..], o as u32)
+                }
+            };
+            return (primal, g.outputs().iter().map(|&o| tangent(o)).collect());
         }
         interp::primal(g, x, &mut ws.values, &mut ws.partials);
         interp::tangent(g, &ws.partials, v, &mut ws.derivatives);

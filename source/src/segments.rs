@@ -154,6 +154,11 @@ fn iteration_matches(
             return false; // iteration 1 had another shape here
         }
         for (q, (&a0, &a)) in args0.iter().zip(args).enumerate() {
+            // An argument stays an input or a computed value in every
+            // iteration (the two live in different memory).
+            if (a as usize) < n && (a0 as usize) >= n || (a as usize) >= n && (a0 as usize) < n {
+                return false;
+            }
             if a as i64 != a0 as i64 + k as i64 * strides[q]
                 || !name(a as usize, strides[q], a0 as usize)
             {

@@ -11,7 +11,8 @@ use adcheck_engines::forward::{self, Dual};
 use adcheck_engines::fwd_over_rev::{gradient_and_hvp, hessian};
 use adcheck_engines::reverse::vjps;
 use adcheck_engines::stepped::{Stepped, Unrolled};
-use adcheck_engines::Differentiable;
+use adcheck_engines::{Differentiable, Program};
+use adcheck_source::{Compiled, Options as SourceOptions, Workspace};
 use adcheck_suites::problems::{
     point, FamilyNm, Gmm, Gru, LinearLeastSquares, LogSumExp, Rk4, Rosenbrock,
 };
@@ -57,6 +58,10 @@ pub const PEER_ECHIDNA_REVERSE: &str = "peer_echidna_reverse";
 /// The peer method measuring one num-dual `Dual64` direction.
 pub const PEER_NUM_DUAL_DIRECTION: &str = "peer_num_dual_per_direction";
 
+/// The source-transformation engine's gradient (compiled once per problem
+/// and size, then evaluated).
+pub const SOURCE_REVERSE: &str = "source";
+
 /// Builds a problem of a given size.
 type MakeProblem = Box<dyn Fn(usize) -> Box<dyn DynProblem>>;
 
@@ -99,6 +104,17 @@ pub fn gradient(out: &Path, settings: &Settings) -> Result<()> {
             let x = point(n, 7);
             let mut primal = || keep(problem.primal(&x));
             let mut reverse = || keep(problem.reverse(&x));
+            // The source engine compiles once, before the rounds (a program
+            // is compiled once and evaluated many times), and writes into
+            // buffers kept from call to call.
+            let compiled = Compiled::new(&problem.trace(&x), SourceOptions::default());
+            let mut frame = Workspace::default();
+            let ones = vec![1.0; problem.outputs()];
+            let (mut value, mut gradient) = (Vec::new(), Vec::new());
+            let mut source = || {
+                compiled.vjp_into(&mut frame, &x, &ones, &mut value, &mut gradient);
+                keep(&gradient);
+            };
             let mut direction = || keep(problem.forward_direction(&x));
             let mut full = || keep(problem.forward_full(&x));
             let mut vector = || keep(problem.forward_vector(&x));
@@ -106,6 +122,7 @@ pub fn gradient(out: &Path, settings: &Settings) -> Result<()> {
             let mut methods: Vec<(&str, &mut dyn FnMut())> = vec![
                 ("primal", &mut primal),
                 ("reverse", &mut reverse),
+                (SOURCE_REVERSE, &mut source),
                 ("forward_per_direction", &mut direction),
             ];
             // Peers, in the same interleaved rounds (`--peers`).
@@ -162,6 +179,10 @@ pub fn gradient(out: &Path, settings: &Settings) -> Result<()> {
 pub trait DynProblem {
     /// n.
     fn inputs(&self) -> usize;
+    /// m.
+    fn outputs(&self) -> usize;
+    /// The program recorded at `x`.
+    fn trace(&self, x: &[f64]) -> Program;
     /// f(x).
     fn primal(&self, x: &[f64]) -> Vec<f64>;
     /// The gradient by one reverse sweep.
@@ -185,6 +206,12 @@ pub trait DynProblem {
 impl<F: Differentiable> DynProblem for F {
     fn inputs(&self) -> usize {
         self.n_inputs()
+    }
+    fn outputs(&self) -> usize {
+        self.n_outputs()
+    }
+    fn trace(&self, x: &[f64]) -> Program {
+        adcheck_engines::trace(self, x)
     }
     #[cfg(feature = "echidna")]
     fn echidna_reverse(&self, x: &[f64]) -> Vec<f64> {

@@ -41,8 +41,9 @@ pub fn slope(points: &[(f64, f64)]) -> f64 {
 
 /// Every series name the experiments write, each with its own colour on
 /// every plot (methods, schedules, the scale experiment's series).
-const NAMED_COLOURS: [(&str, RGBColor); 16] = [
+const NAMED_COLOURS: [(&str, RGBColor); 17] = [
     ("reverse", RGBColor(214, 39, 40)),
+    ("source", RGBColor(0, 0, 128)),
     ("forward_per_direction", RGBColor(31, 119, 180)),
     ("forward_scalar", RGBColor(23, 190, 207)),
     ("forward_vector", RGBColor(44, 160, 44)),
