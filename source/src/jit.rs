@@ -276,8 +276,7 @@ fn register_only(g: &Graph, segments: &[Segment]) -> Vec<bool> {
                         kc == k
                             || (kc == k + 1
                                 && strides[jc][q] == period as i64
-                                && (g.body()[start + jc - n].args()[q] as usize) + period
-                                    == i0)
+                                && (g.body()[start + jc - n].args()[q] as usize) + period == i0)
                     })
             });
         }
@@ -318,8 +317,7 @@ impl Native {
                 .map_err(|e| e.to_string())?;
             {
                 let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-                Chunk::new(b, g, layout, &first, &register_only, pointer, call_conv)
-                    .build(&group);
+                Chunk::new(b, g, layout, &first, &register_only, pointer, call_conv).build(&group);
             }
             module
                 .define_function(id, &mut ctx)
@@ -689,7 +687,11 @@ impl<'a, 'b> Chunk<'a, 'b> {
         self.b.switch_to_block(body);
         self.b.seal_block(body);
         self.counter = Some(counter);
-        self.bases = moving.iter().copied().zip(pointers.iter().copied()).collect();
+        self.bases = moving
+            .iter()
+            .copied()
+            .zip(pointers.iter().copied())
+            .collect();
         for (c, &v) in carried.iter().zip(&registers) {
             let clock = self.clock;
             if c.derivative {
@@ -1196,9 +1198,22 @@ impl<'a, 'b> Chunk<'a, 'b> {
                 Partial::Constant(if position == 0 { 1.0 } else { -1.0 })
             }
             Instr::Binary(BinaryOp::Mul, [a, b]) if a == b => Partial::Doubled,
-            Instr::Binary(BinaryOp::Mul, _) => Partial::Argument(1 - position),
+            Instr::Binary(BinaryOp::Mul, _) => {
+                let other = self.arg(op, 1 - position);
+                match self.instr_at(other) {
+                    Some(Instr::Const(c)) => Partial::Constant(*c),
+                    _ => Partial::Argument(1 - position),
+                }
+            }
             _ => Partial::Slot,
         }
+    }
+
+    /// The instruction a value place names when it is one value in every
+    /// iteration (a constant, say).
+    fn instr_at(&self, at: Loc) -> Option<&'a Instr> {
+        let n = self.g.n_inputs();
+        (at.region == Region::Frame && at.stride == 0 && at.slot >= n).then(|| self.instr(at.slot))
     }
 
     fn partial_value(&mut self, op: &Op, partial: &Partial, slot_offset: usize) -> Value {
@@ -1243,7 +1258,9 @@ impl<'a, 'b> Chunk<'a, 'b> {
         let a = self.derivative(me);
         self.forget_derivative(me);
         let zero = self.f64(0.0);
-        let a_zero = self.b.ins().fcmp(FloatCC::Equal, a, zero);
+        // Zero tests as SSE masks (one compare each) and the choice as a
+        // blend: branch-free, unlike a scalar compare-and-select.
+        let a_zero = self.zero_mask(a);
         let start = self.g.slot_start(i);
         for e in self.g.edge_range(i) {
             let edge = self.g.all_edges()[e];
@@ -1254,12 +1271,11 @@ impl<'a, 'b> Chunk<'a, 'b> {
             let first = self.first[e];
             let old = if first { zero } else { self.derivative(parent) };
             let new = match partial {
-                // A constant partial is never zero: only the adjoint is
-                // tested. 0 + a is a but for the sign of a zero, which the
-                // test excludes.
+                // A constant partial: only a zero adjoint skips. 0 + a is
+                // a but for the sign of a zero, which the test excludes.
                 Partial::Constant(1.0) => {
                     let sum = if first { a } else { self.b.ins().fadd(old, a) };
-                    self.b.ins().select(a_zero, old, sum)
+                    self.choose(a_zero, old, sum)
                 }
                 Partial::Constant(-1.0) => {
                     let sum = if first {
@@ -1267,19 +1283,44 @@ impl<'a, 'b> Chunk<'a, 'b> {
                     } else {
                         self.b.ins().fsub(old, a)
                     };
-                    self.b.ins().select(a_zero, old, sum)
+                    self.choose(a_zero, old, sum)
+                }
+                // The tape omits an edge whose partial is zero.
+                Partial::Constant(0.0) => old,
+                Partial::Constant(c) => {
+                    let c = self.f64(c);
+                    let term = self.b.ins().fmul(c, a);
+                    let sum = self.b.ins().fadd(old, term);
+                    self.choose(a_zero, old, sum)
                 }
                 _ => {
                     let p = self.partial_value(op, &partial, offset);
-                    let p_zero = self.b.ins().fcmp(FloatCC::Equal, p, zero);
-                    let skip = self.b.ins().bor(p_zero, a_zero);
                     let term = self.b.ins().fmul(p, a);
                     let sum = self.b.ins().fadd(old, term);
-                    self.b.ins().select(skip, old, sum)
+                    let p_zero = self.zero_mask(p);
+                    let skip = self.b.ins().bor(p_zero, a_zero);
+                    self.choose(skip, old, sum)
                 }
             };
             self.set_derivative(parent, new, false);
         }
+    }
+
+    /// Where `x` is ±0, as a lane mask (`x` in lane 0 of an `f64x2`).
+    fn zero_mask(&mut self, x: Value) -> Value {
+        let v = self.b.ins().scalar_to_vector(types::F64X2, x);
+        let zero = self.b.ins().f64const(0.0);
+        let zeros = self.b.ins().splat(types::F64X2, zero);
+        self.b.ins().fcmp(FloatCC::Equal, v, zeros)
+    }
+
+    /// `skip ? old : new`, for a lane mask `skip` (of [`Chunk::zero_mask`]).
+    fn choose(&mut self, skip: Value, old: Value, new: Value) -> Value {
+        let mask = self.b.ins().bitcast(types::F64X2, MemFlags::new(), skip);
+        let old = self.b.ins().scalar_to_vector(types::F64X2, old);
+        let new = self.b.ins().scalar_to_vector(types::F64X2, new);
+        let chosen = self.b.ins().bitselect(mask, old, new);
+        self.b.ins().extractlane(chosen, 0)
     }
 
     /// The tangent program of one operation: the sum over its edges of
