@@ -1278,11 +1278,9 @@ impl<'a, 'b> Chunk<'a, 'b> {
                     self.choose(a_zero, old, sum)
                 }
                 Partial::Constant(-1.0) => {
-                    let sum = if first {
-                        self.b.ins().fneg(a)
-                    } else {
-                        self.b.ins().fsub(old, a)
-                    };
+                    // (old is 0 for a first write: 0 − a is −a for the
+                    // a ≠ 0 it is chosen for, in one subtraction.)
+                    let sum = self.b.ins().fsub(old, a);
                     self.choose(a_zero, old, sum)
                 }
                 // The tape omits an edge whose partial is zero.
@@ -1297,9 +1295,11 @@ impl<'a, 'b> Chunk<'a, 'b> {
                     let p = self.partial_value(op, &partial, offset);
                     let term = self.b.ins().fmul(p, a);
                     let sum = self.b.ins().fadd(old, term);
+                    // Two blends on the two masks (one blend on their
+                    // union lowers to three logic operations).
                     let p_zero = self.zero_mask(p);
-                    let skip = self.b.ins().bor(p_zero, a_zero);
-                    self.choose(skip, old, sum)
+                    let kept = self.choose(p_zero, old, sum);
+                    self.choose(a_zero, old, kept)
                 }
             };
             self.set_derivative(parent, new, false);

@@ -1,6 +1,7 @@
 //! Plots (SVG, plotters) and the self-contained `index.html`, rebuilt from
 //! the CSVs alone.
 
+use crate::experiments::SOURCE_REVERSE;
 use crate::rows::{
     self, BenchRow, CheckpointRow, GradientInstructionsRow, GradientRow, NmRow,
     ScaleCheckpointedRow, ScaleOracleRow, SecondRow,
@@ -605,20 +606,31 @@ fn headline(out: &Path) -> Result<Vec<Target>> {
         });
     };
     let reverse_rosenbrock = ratio("rosenbrock", 1000, "reverse");
-    let reverse_lse = ratio("logsumexp", 100_000, "reverse");
+    // The best built-in reverse mode: the tape or the source engine,
+    // whichever the run measured cheaper.
+    let best = |problem: &str, n: usize| {
+        [
+            ratio(problem, n, "reverse"),
+            ratio(problem, n, SOURCE_REVERSE),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(f64::min)
+    };
+    let best_rosenbrock = best("rosenbrock", 1000);
     at_most(
         "best built-in reverse mode ≤ 5× the primal, Rosenbrock n = 1000",
-        reverse_rosenbrock,
+        best_rosenbrock,
         5.0,
     );
     at_most(
         "best built-in reverse mode ≤ 2× the primal, log-sum-exp n = 10⁵",
-        reverse_lse,
+        best("logsumexp", 100_000),
         2.0,
     );
     at_most(
         "the seed: reverse mode within 2–4× the primal (at most 4×), Rosenbrock n = 1000",
-        reverse_rosenbrock,
+        best_rosenbrock,
         4.0,
     );
     at_most(
@@ -640,6 +652,25 @@ fn headline(out: &Path) -> Result<Vec<Target>> {
             .map(|r| r.ratio_to_primal)
     };
     if !counted.is_empty() {
+        let best_counted = |problem: &str, n: usize| {
+            [
+                counted_ratio(problem, n, "reverse"),
+                counted_ratio(problem, n, SOURCE_REVERSE),
+            ]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
+        };
+        at_most(
+            "best built-in reverse mode ≤ 5× the primal, Rosenbrock n = 1000, in instructions",
+            best_counted("rosenbrock", 1000),
+            5.0,
+        );
+        at_most(
+            "best built-in reverse mode ≤ 2× the primal, log-sum-exp n = 10⁵, in instructions",
+            best_counted("logsumexp", 100_000),
+            2.0,
+        );
         at_most(
             "reverse (tape) ≤ 35× the primal, Rosenbrock n = 1000, in instructions",
             counted_ratio("rosenbrock", 1000, "reverse"),
@@ -669,6 +700,11 @@ fn headline(out: &Path) -> Result<Vec<Target>> {
             "reverse",
             crate::experiments::PEER_ECHIDNA_REVERSE,
             "reverse mode, against echidna",
+        ),
+        (
+            SOURCE_REVERSE,
+            crate::experiments::PEER_ECHIDNA_REVERSE,
+            "source transformation, against echidna",
         ),
         (
             "forward_per_direction",
