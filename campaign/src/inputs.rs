@@ -2,8 +2,9 @@
 //! durations, case counts, bit counts, seeds, engine and suite names, and
 //! the replay and corpus files. Each error is one line (exit status 2).
 
+use crate::registry::builtin_engines;
 use crate::InputError;
-use adcheck_engines::{builtin_engines, Engine};
+use adcheck_engines::Engine;
 use adcheck_suites::conformance::{ReplayCase, Shard, Suite};
 use std::fs;
 use std::path::{Path, PathBuf};

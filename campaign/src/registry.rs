@@ -4,10 +4,20 @@
 use crate::InputError;
 use adcheck_engines::Engine;
 
+/// Every built-in engine, in a fixed order: the four of
+/// `adcheck-engines` (dual numbers, the tape, checkpointed reverse,
+/// forward over reverse), then the source-transformation engine of
+/// `adcheck-source`.
+pub fn builtin_engines() -> Vec<Box<dyn Engine>> {
+    let mut all = adcheck_engines::builtin_engines();
+    all.push(Box::new(adcheck_source::SourceEngine::default()));
+    all
+}
+
 /// Every engine `--engine` accepts: the built-in ones and the adapters
 /// compiled in.
 pub fn known_engines() -> Vec<Box<dyn Engine>> {
-    let mut all = adcheck_engines::builtin_engines();
+    let mut all = builtin_engines();
     all.extend(adcheck_adapters::engines());
     all
 }

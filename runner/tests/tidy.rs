@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 /// The workspace's crates, by folder; each has a section `` ## `folder` ``.
-const CRATES: [&str; 10] = [
-    "engines", "oracle", "suites", "reports", "protocol", "adapters", "campaign", "runner",
-    "mutants", "xtask",
+const CRATES: [&str; 11] = [
+    "engines", "source", "oracle", "suites", "reports", "protocol", "adapters", "campaign",
+    "runner", "mutants", "xtask",
 ];
 
 fn root() -> PathBuf {
