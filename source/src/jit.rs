@@ -28,7 +28,7 @@
 
 use crate::abi;
 use crate::graph::Graph;
-use crate::segments::{first_writes, segments, Segment};
+use crate::segments::{first_writes, segments, Loop, Segment};
 use adcheck_engines::ops::{BinaryOp, Comparison, UnaryOp};
 use adcheck_engines::Instr;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -211,7 +211,7 @@ fn groups(segments: Vec<Segment>) -> Vec<Vec<Segment>> {
                     );
                 }
             }
-            Segment::Loop { period, .. } => push(segment, period + 8, &mut current),
+            Segment::Loop(Loop { period, .. }) => push(segment, period + 8, &mut current),
         }
     }
     if !current.is_empty() {
@@ -247,13 +247,13 @@ fn register_only(g: &Graph, segments: &[Segment]) -> Vec<bool> {
         _ => false,
     };
     for segment in segments {
-        let Segment::Loop {
+        let Segment::Loop(Loop {
             start,
             period,
             count,
             strides,
             ..
-        } = segment
+        }) = segment
         else {
             continue;
         };
@@ -302,7 +302,7 @@ impl Native {
         let segments = segments(g, &first);
         let loops = segments
             .iter()
-            .filter(|s| matches!(s, Segment::Loop { .. }))
+            .filter(|s| matches!(s, Segment::Loop(_)))
             .count();
         let register_only = register_only(g, &segments);
         let mut ids: Vec<FuncId> = Vec::new();
@@ -579,7 +579,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
                             self.operation(pass, &Op::straight(i, arity));
                         }
                     }
-                    Segment::Loop { .. } => self.emit_loop(pass, segment),
+                    Segment::Loop(l) => self.emit_loop(pass, l),
                 }
             }
             self.evict(usize::MAX);
@@ -608,17 +608,14 @@ impl<'a, 'b> Chunk<'a, 'b> {
     /// adjoint every iteration adds into), so no dependence between
     /// iterations goes through memory; the rest is written back after
     /// each iteration.
-    fn emit_loop(&mut self, pass: Pass, segment: &Segment) {
-        let Segment::Loop {
+    fn emit_loop(&mut self, pass: Pass, segment: &Loop) {
+        let Loop {
             start,
             period,
             count,
             strides,
             slot_stride,
-        } = segment
-        else {
-            return;
-        };
+        } = segment;
         let (start, period, count) = (*start, *period, *count);
         self.evict(usize::MAX);
         let down = pass == Pass::Adjoint;

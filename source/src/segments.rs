@@ -32,21 +32,25 @@ pub enum Segment {
         /// One past the last.
         hi: usize,
     },
-    /// `count` iterations of `period` operations from `start`: operation
-    /// `j` of iteration `k` is value `start + k·period + j`, and its
-    /// argument `q` is iteration 0's plus `k·strides[j][q]`.
-    Loop {
-        /// The first value of iteration 0.
-        start: usize,
-        /// Operations an iteration.
-        period: usize,
-        /// Iterations.
-        count: usize,
-        /// Per operation, per argument, how far it moves an iteration.
-        strides: Vec<Vec<i64>>,
-        /// How far the partial slots move an iteration.
-        slot_stride: i64,
-    },
+    /// A loop.
+    Loop(Loop),
+}
+
+/// `count` iterations of `period` operations from `start`: operation `j`
+/// of iteration `k` is value `start + k·period + j`, and its argument `q`
+/// is iteration 0's plus `k·strides[j][q]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loop {
+    /// The first value of iteration 0.
+    pub start: usize,
+    /// Operations an iteration.
+    pub period: usize,
+    /// Iterations.
+    pub count: usize,
+    /// Per operation, per argument, how far it moves an iteration.
+    pub strides: Vec<Vec<i64>>,
+    /// How far the partial slots move an iteration.
+    pub slot_stride: i64,
 }
 
 impl Segment {
@@ -54,12 +58,12 @@ impl Segment {
     pub fn range(&self) -> (usize, usize) {
         match *self {
             Segment::Straight { lo, hi } => (lo, hi),
-            Segment::Loop {
+            Segment::Loop(Loop {
                 start,
                 period,
                 count,
                 ..
-            } => (start, start + period * count),
+            }) => (start, start + period * count),
         }
     }
 }
@@ -228,13 +232,13 @@ pub fn segments(g: &Graph, first: &[bool]) -> Vec<Segment> {
                         hi: i,
                     });
                 }
-                out.push(Segment::Loop {
+                out.push(Segment::Loop(Loop {
                     start: i,
                     period,
                     count,
                     strides,
                     slot_stride,
-                });
+                }));
                 i += period * count;
                 straight_from = i;
             }
@@ -283,7 +287,7 @@ mod tests {
         let loops: Vec<_> = segments
             .iter()
             .filter_map(|s| match s {
-                Segment::Loop { period, count, .. } => Some(period * count),
+                Segment::Loop(l) => Some(l.period * l.count),
                 _ => None,
             })
             .collect();

@@ -652,15 +652,7 @@ fn headline(out: &Path) -> Result<Vec<Target>> {
             .map(|r| r.ratio_to_primal)
     };
     if !counted.is_empty() {
-        let best_counted = |problem: &str, n: usize| {
-            [
-                counted_ratio(problem, n, "reverse"),
-                counted_ratio(problem, n, SOURCE_REVERSE),
-            ]
-            .into_iter()
-            .flatten()
-            .reduce(f64::min)
-        };
+        let best_counted = |problem: &str, n: usize| best_reverse(&counted_ratio, problem, n);
         at_most(
             "best built-in reverse mode ≤ 5× the primal, Rosenbrock n = 1000, in instructions",
             best_counted("rosenbrock", 1000),
@@ -741,6 +733,22 @@ fn headline(out: &Path) -> Result<Vec<Target>> {
         });
     }
     Ok(targets)
+}
+
+/// The best built-in reverse mode's ratio at `problem`, `n`: the tape's or
+/// the source engine's, whichever `ratio` says is cheaper.
+fn best_reverse(
+    ratio: &impl Fn(&str, usize, &str) -> Option<f64>,
+    problem: &str,
+    n: usize,
+) -> Option<f64> {
+    [
+        ratio(problem, n, "reverse"),
+        ratio(problem, n, SOURCE_REVERSE),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::min)
 }
 
 /// Measurements that cannot be right, or cannot be trusted: a derivative
