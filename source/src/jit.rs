@@ -3,8 +3,10 @@
 //!
 //! Every program works on one `f64` frame ([`Layout`]): the values, the
 //! local partials, the adjoints (or tangents), a sink for partials nobody
-//! reads and a scratch row for `logsumexp`'s arguments. Offsets are fixed
-//! when compiling, so the code has no index arrays to read. The computed
+//! reads and a scratch row for `logsumexp`'s arguments; the inputs are read
+//! where the caller has them, and their adjoints written (or tangents
+//! read) in the caller's buffer. Offsets are fixed when compiling, so the
+//! code has no index arrays to read. The computed
 //! part is cut into [`Segment`]s: a loop found in the trace
 //! ([`crate::segments`]) is compiled once as a native loop, the rest
 //! operation by operation. Segments are packed into functions of about
