@@ -112,6 +112,12 @@ fn quick_bench_writes_well_formed_outputs() {
         assert!(!rows.is_empty(), "{file} is empty");
         for row in &rows {
             for (h, v) in headers.iter().zip(row) {
+                // A slope of NaN is the file's "no slope": too few trusted
+                // rows, as when rounds spread under load (see
+                // `impossible_measurements_are_flagged_as_suspect`).
+                if *file == "slopes.csv" && h == "log_log_slope" && v == "NaN" {
+                    continue;
+                }
                 if let Ok(x) = v.parse::<f64>() {
                     assert!(x.is_finite(), "{file}: {h} = {v}");
                 }
