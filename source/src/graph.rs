@@ -237,14 +237,6 @@ impl Graph {
     pub fn edges(&self, i: usize) -> &[Edge] {
         &self.edges[self.edge_start[i] as usize..self.edge_start[i + 1] as usize]
     }
-
-    /// The number of differentiated body entries (operations the adjoint
-    /// program runs).
-    pub fn n_differentiated_operations(&self) -> usize {
-        (self.n_inputs..self.n_values())
-            .filter(|&i| self.differentiated[i])
-            .count()
-    }
 }
 
 /// How many partial slots a differentiated operation writes: one per

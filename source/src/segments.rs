@@ -160,7 +160,7 @@ fn iteration_matches(
         for (q, (&a0, &a)) in args0.iter().zip(args).enumerate() {
             // An argument stays an input or a computed value in every
             // iteration (the two live in different memory).
-            if (a as usize) < n && (a0 as usize) >= n || (a as usize) >= n && (a0 as usize) < n {
+            if ((a as usize) < n) != ((a0 as usize) < n) {
                 return false;
             }
             if a as i64 != a0 as i64 + k as i64 * strides[q]
