@@ -260,16 +260,29 @@ fn register_only(g: &Graph, segments: &[Segment]) -> Vec<bool> {
             continue;
         };
         let (start, period, count) = (*start, *period, *count);
+        let end = start + period * count;
         for j in 0..period {
             let i0 = start + j;
+            // A value the next iteration reads from a carried register:
+            // the loop stores its last iteration's after the loop
+            // (`Chunk::carried`), for readers after the loop.
+            let carried = (0..period).any(|jc| {
+                let args = g.body()[start + jc - n].args();
+                (0..args.len())
+                    .any(|q| strides[jc][q] == period as i64 && args[q] as usize + period == i0)
+            });
             only[i0] = (0..count).all(|k| {
                 let v = i0 + k * period;
                 let iteration = |c: usize| (c - start) / period;
-                !output[v]
+                let last = carried && k == count - 1;
+                (!output[v] || last)
                     && consumers[v].iter().all(|&(c, q)| {
                         let (c, q) = (c as usize, q as usize);
-                        if read_as_partial(c, q) || c < start || c >= start + period * count {
+                        if read_as_partial(c, q) {
                             return false;
+                        }
+                        if c < start || c >= end {
+                            return c >= end && last;
                         }
                         let (kc, jc) = (iteration(c), (c - start) % period);
                         // The same iteration reads it from a register; the
@@ -786,12 +799,14 @@ impl<'a, 'b> Chunk<'a, 'b> {
                     slot,
                 };
                 let item = match pass {
+                    // The last iteration's value is stored after the
+                    // loop, for what reads it later (see `register_only`).
                     Pass::Primal if previous => Carried {
                         derivative: false,
                         read: frame(p, a0),
                         write: frame(p, a0 + period),
                         initial: frame(0, a0),
-                        exit: None,
+                        exit: Some(frame(0, a0 + count * period)),
                     },
                     Pass::Tangent if previous && with_edges.contains(&q) => Carried {
                         derivative: true,
@@ -1244,6 +1259,15 @@ impl<'a, 'b> Chunk<'a, 'b> {
 
     /// The adjoint program of one operation: its adjoint, read for the
     /// last time, times each local partial, into each parent.
+    ///
+    /// Plain IEEE arithmetic: no zero rule here. A zero adjoint times an
+    /// infinite partial (or the reverse) is NaN, where the tape skips the
+    /// product; such a NaN reaches the gradient (NaN survives every later
+    /// sum and product), and [`crate::Compiled::vjp_into`] then runs the
+    /// program again in the interpreter, which applies the rule. Short of
+    /// that, the two differ only in the sign of a zero (a first write
+    /// stores `p·a` where the tape adds it to `+0`), which the caller
+    /// normalises in the gradient.
     fn adjoint(&mut self, op: &Op) {
         let i = op.i;
         if !self.g.is_differentiated(i) || self.g.edges(i).is_empty() {
@@ -1256,10 +1280,6 @@ impl<'a, 'b> Chunk<'a, 'b> {
         };
         let a = self.derivative(me);
         self.forget_derivative(me);
-        let zero = self.f64(0.0);
-        // Zero tests as SSE masks (one compare each) and the choice as a
-        // blend: branch-free, unlike a scalar compare-and-select.
-        let a_zero = self.zero_mask(a);
         let start = self.g.slot_start(i);
         for e in self.g.edge_range(i) {
             let edge = self.g.all_edges()[e];
@@ -1268,58 +1288,37 @@ impl<'a, 'b> Chunk<'a, 'b> {
             let partial = self.partial(op, position);
             let parent = self.arg(op, position);
             let first = self.first[e];
-            let old = if first { zero } else { self.derivative(parent) };
             let new = match partial {
-                // A constant partial: only a zero adjoint skips. 0 + a is
-                // a but for the sign of a zero, which the test excludes.
+                // The tape omits an edge whose partial is zero; a first
+                // write still has to store.
+                Partial::Constant(0.0) if first => self.f64(0.0),
+                Partial::Constant(0.0) => continue,
+                Partial::Constant(1.0) if first => a,
                 Partial::Constant(1.0) => {
-                    let sum = if first { a } else { self.b.ins().fadd(old, a) };
-                    self.choose(a_zero, old, sum)
+                    let old = self.derivative(parent);
+                    self.b.ins().fadd(old, a)
                 }
+                Partial::Constant(-1.0) if first => self.b.ins().fneg(a),
                 Partial::Constant(-1.0) => {
-                    // (old is 0 for a first write: 0 − a is −a for the
-                    // a ≠ 0 it is chosen for, in one subtraction.)
-                    let sum = self.b.ins().fsub(old, a);
-                    self.choose(a_zero, old, sum)
-                }
-                // The tape omits an edge whose partial is zero.
-                Partial::Constant(0.0) => old,
-                Partial::Constant(c) => {
-                    let c = self.f64(c);
-                    let term = self.b.ins().fmul(c, a);
-                    let sum = self.b.ins().fadd(old, term);
-                    self.choose(a_zero, old, sum)
+                    let old = self.derivative(parent);
+                    self.b.ins().fsub(old, a)
                 }
                 _ => {
-                    let p = self.partial_value(op, &partial, offset);
+                    let p = match partial {
+                        Partial::Constant(c) => self.f64(c),
+                        _ => self.partial_value(op, &partial, offset),
+                    };
                     let term = self.b.ins().fmul(p, a);
-                    let sum = self.b.ins().fadd(old, term);
-                    // Two blends on the two masks (one blend on their
-                    // union lowers to three logic operations).
-                    let p_zero = self.zero_mask(p);
-                    let kept = self.choose(p_zero, old, sum);
-                    self.choose(a_zero, old, kept)
+                    if first {
+                        term
+                    } else {
+                        let old = self.derivative(parent);
+                        self.b.ins().fadd(old, term)
+                    }
                 }
             };
             self.set_derivative(parent, new, false);
         }
-    }
-
-    /// Where `x` is ±0, as a lane mask (`x` in lane 0 of an `f64x2`).
-    fn zero_mask(&mut self, x: Value) -> Value {
-        let v = self.b.ins().scalar_to_vector(types::F64X2, x);
-        let zero = self.b.ins().f64const(0.0);
-        let zeros = self.b.ins().splat(types::F64X2, zero);
-        self.b.ins().fcmp(FloatCC::Equal, v, zeros)
-    }
-
-    /// `skip ? old : new`, for a lane mask `skip` (of [`Chunk::zero_mask`]).
-    fn choose(&mut self, skip: Value, old: Value, new: Value) -> Value {
-        let mask = self.b.ins().bitcast(types::F64X2, MemFlags::new(), skip);
-        let old = self.b.ins().scalar_to_vector(types::F64X2, old);
-        let new = self.b.ins().scalar_to_vector(types::F64X2, new);
-        let chosen = self.b.ins().bitselect(mask, old, new);
-        self.b.ins().extractlane(chosen, 0)
     }
 
     /// The tangent program of one operation: the sum over its edges of

@@ -249,8 +249,19 @@ impl Compiled {
             for &j in native.unwritten_inputs() {
                 gradient[j] = 0.0;
             }
-            primal.extend(g.outputs().iter().map(|&o| self.value_of(frame, x, o)));
-            return;
+            // The native adjoint is plain arithmetic (see `jit`): without a
+            // NaN in the gradient it is the tape's but for the sign of a
+            // zero, which `+ 0.0` makes the tape's `+0`; with one, a
+            // `0 · ∞` may be in it, and the interpreter applies the rule.
+            let mut nan = false;
+            for d in gradient.iter_mut() {
+                *d += 0.0;
+                nan |= d.is_nan();
+            }
+            if !nan {
+                primal.extend(g.outputs().iter().map(|&o| self.value_of(frame, x, o)));
+                return;
+            }
         }
         interp::primal(g, x, &mut ws.values, &mut ws.partials);
         interp::adjoint(g, &ws.partials, u, &mut ws.derivatives);
