@@ -1,11 +1,16 @@
 //! Reverse mode: a Wengert tape.
 //!
-//! Running a function over [`Var`] records, for each operation, its parents
-//! and the local partial derivatives (from [`conventions`]) in two contiguous
-//! vectors; [`Tape::backward`] then sweeps adjoints from the outputs to the
-//! inputs, summing over fan-out. Nothing is allocated, counted or locked per
-//! operation beyond amortised `Vec` growth, and [`Tape::clear`] keeps the
-//! capacity so a tape is reused across calls.
+//! Running a function over [`Var`] records, for each operation, one
+//! fixed-size record: its (up to two) parents and their local partial
+//! derivatives (from [`conventions`]); the rare node with more edges
+//! (`logsumexp` of more than two arguments) keeps them aside.
+//! [`Tape::backward`] then sweeps the records from the outputs to the
+//! inputs, summing over fan-out; an absent parent sends its product to a
+//! sink adjoint nothing reads, so the sweep does not branch on arity, and
+//! every place it writes is clamped to the sink, so it needs no bounds
+//! checks. Nothing is allocated, counted or locked per operation beyond
+//! amortised `Vec` growth, and [`Tape::clear`] keeps the capacity so a
+//! tape is reused across calls.
 //!
 //! The tape is generic over its base number type `T`: over `f64` it gives
 //! gradients; over dual numbers it gives gradients and Hessian-vector
@@ -49,11 +54,32 @@ pub struct Edge<T> {
     pub partial: T,
 }
 
+/// A parent place that reads nothing: the sweep sends its product to the
+/// sink, a scratch adjoint past the last node that nothing reads.
+const NONE: u32 = u32::MAX;
+
+/// In `parents[0]`: the node has more than two edges, kept in
+/// [`TapeData::wide`] at the span `parents[1]` names.
+const WIDE: u32 = u32::MAX - 1;
+
+/// One node: up to two parents and their partials, in a record of fixed
+/// size, so recording is one push and the sweep reads records in order
+/// (a node with more edges, only `logsumexp` of more than two arguments,
+/// keeps them aside).
+#[derive(Clone, Copy, Debug)]
+struct Record<T> {
+    parents: [u32; 2],
+    partials: [T; 2],
+}
+
 #[derive(Debug)]
 struct TapeData<T> {
-    /// Node `i`'s edges are `edges[starts[i]..starts[i + 1]]`.
-    starts: Vec<u32>,
-    edges: Vec<Edge<T>>,
+    /// Node `i` is `records[i]`.
+    records: Vec<Record<T>>,
+    /// The edges of nodes with more than two, each node's a span of
+    /// `wide_edges`.
+    wide: Vec<(u32, u32)>,
+    wide_edges: Vec<Edge<T>>,
 }
 
 /// A Wengert tape over base type `T`.
@@ -73,8 +99,9 @@ impl<T: TapeScalar> Tape<T> {
     pub fn new() -> Self {
         Tape {
             data: RefCell::new(TapeData {
-                starts: vec![0],
-                edges: Vec::new(),
+                records: Vec::new(),
+                wide: Vec::new(),
+                wide_edges: Vec::new(),
             }),
         }
     }
@@ -82,14 +109,14 @@ impl<T: TapeScalar> Tape<T> {
     /// Forgets every node but keeps the storage for the next recording.
     pub fn clear(&self) {
         let mut d = self.data.borrow_mut();
-        d.starts.clear();
-        d.starts.push(0);
-        d.edges.clear();
+        d.records.clear();
+        d.wide.clear();
+        d.wide_edges.clear();
     }
 
     /// The number of nodes recorded (inputs included).
     pub fn len(&self) -> usize {
-        self.data.borrow().starts.len() - 1
+        self.data.borrow().records.len()
     }
 
     /// Whether nothing is recorded.
@@ -100,40 +127,76 @@ impl<T: TapeScalar> Tape<T> {
     /// The bytes the recorded nodes and edges occupy.
     pub fn bytes(&self) -> usize {
         let d = self.data.borrow();
-        d.starts.len() * std::mem::size_of::<u32>() + d.edges.len() * std::mem::size_of::<Edge<T>>()
+        d.records.len() * std::mem::size_of::<Record<T>>()
+            + d.wide.len() * std::mem::size_of::<(u32, u32)>()
+            + d.wide_edges.len() * std::mem::size_of::<Edge<T>>()
     }
 
     /// A new independent variable with value `value`.
     pub fn input(&self, value: T) -> Var<'_, T> {
+        let zero = T::from_f64(0.0);
         Var {
             value,
-            index: self.push(&[]),
+            index: self.push([NONE, NONE], [zero, zero]),
             tape: Some(self),
         }
     }
 
-    /// Records a node reading `edges`. An edge whose partial is exactly zero
-    /// (`relu′` of a negative value, the branch a `min` does not take, `x⁰`)
-    /// is left out: it carries nothing, and recorded it would turn an
-    /// infinite adjoint into NaN through `0·∞` (see [`conventions`], last
-    /// row).
+    /// Records a node reading up to two parents (`NONE` for none). An edge
+    /// whose partial is exactly zero (`relu′` of a negative value, the
+    /// branch a `min` does not take, `x⁰`) is left out: it carries
+    /// nothing, and recorded it would turn an infinite adjoint into NaN
+    /// through `0·∞` (see [`conventions`], last row).
     #[inline(always)]
-    fn push(&self, edges: &[Edge<T>]) -> u32 {
-        let mut d = self.data.borrow_mut();
-        // (The common case, no zero partial, stays a plain copy.)
-        if edges.iter().any(|e| e.partial.is_structural_zero()) {
-            d.edges.extend(
-                edges
-                    .iter()
-                    .filter(|e| !e.partial.is_structural_zero())
-                    .copied(),
-            );
-        } else {
-            d.edges.extend_from_slice(edges);
+    fn push(&self, mut parents: [u32; 2], partials: [T; 2]) -> u32 {
+        for k in 0..2 {
+            if partials[k].is_structural_zero() {
+                parents[k] = NONE;
+            }
         }
-        let end = u32::try_from(d.edges.len()).expect("tape holds at most 2³² edges");
-        d.starts.push(end);
-        (d.starts.len() - 2) as u32
+        self.append(Record { parents, partials })
+    }
+
+    /// Appends `record` as the next node.
+    #[inline(always)]
+    fn append(&self, record: Record<T>) -> u32 {
+        let mut d = self.data.borrow_mut();
+        let index = u32::try_from(d.records.len())
+            .ok()
+            .filter(|&i| i < WIDE)
+            .expect("a tape holds fewer than 2³² − 2 nodes");
+        d.records.push(record);
+        index
+    }
+
+    /// Records a node reading any number of parents (zero partials left
+    /// out, as by [`Tape::push`]).
+    fn push_edges(&self, edges: &[Edge<T>]) -> u32 {
+        let zero = T::from_f64(0.0);
+        let kept: Vec<Edge<T>> = edges
+            .iter()
+            .filter(|e| !e.partial.is_structural_zero())
+            .copied()
+            .collect();
+        match kept[..] {
+            [] => self.push([NONE, NONE], [zero, zero]),
+            [a] => self.push([a.parent, NONE], [a.partial, zero]),
+            [a, b] => self.push([a.parent, b.parent], [a.partial, b.partial]),
+            _ => {
+                let span = {
+                    let mut d = self.data.borrow_mut();
+                    let start = d.wide_edges.len() as u32;
+                    d.wide_edges.extend_from_slice(&kept);
+                    let end = d.wide_edges.len() as u32;
+                    d.wide.push((start, end));
+                    d.wide.len() as u32 - 1
+                };
+                self.append(Record {
+                    parents: [WIDE, span],
+                    partials: [zero, zero],
+                })
+            }
+        }
     }
 
     /// Sweeps adjoints backwards. `adjoints` is resized to the tape's length
@@ -142,26 +205,36 @@ impl<T: TapeScalar> Tape<T> {
     /// exactly zero is skipped (see [`conventions`], last row).
     pub fn backward(&self, seeds: &[(u32, T)], adjoints: &mut Vec<T>) {
         let d = self.data.borrow();
-        let len = d.starts.len() - 1;
+        let len = d.records.len();
         adjoints.clear();
-        adjoints.resize(len, T::from_f64(0.0));
+        // One more: the sink, which absorbs the products of absent parents.
+        adjoints.resize(len + 1, T::from_f64(0.0));
         for &(node, seed) in seeds {
             adjoints[node as usize] = adjoints[node as usize] + seed;
         }
-        // Node i's edges end where node i + 1's begin: walking the starts
-        // backwards in pairs reads each bound once, with one check.
-        let mut end = d.edges.len();
-        for (i, &start) in d.starts[..len].iter().enumerate().rev() {
-            let start = start as usize;
-            let a = adjoints[i];
-            if !a.is_structural_zero() {
-                for e in &d.edges[start..end] {
-                    let p = e.parent as usize;
-                    adjoints[p] = adjoints[p] + e.partial * a;
-                }
+        let sink = len;
+        // `adjoints` has `sink + 1` entries and every place is clamped to
+        // `sink`, so the compiler can drop the bounds checks.
+        let adj = &mut adjoints[..=sink];
+        for (i, r) in d.records.iter().enumerate().rev() {
+            let a = adj[i.min(sink)];
+            if a.is_structural_zero() {
+                continue;
             }
-            end = start;
+            if r.parents[0] == WIDE {
+                let (start, end) = d.wide[r.parents[1] as usize];
+                for e in &d.wide_edges[start as usize..end as usize] {
+                    let p = e.parent as usize;
+                    adj[p] = adj[p] + e.partial * a;
+                }
+                continue;
+            }
+            let p = (r.parents[0] as usize).min(sink);
+            adj[p] = adj[p] + r.partials[0] * a;
+            let p = (r.parents[1] as usize).min(sink);
+            adj[p] = adj[p] + r.partials[1] * a;
         }
+        adjoints.truncate(len);
     }
 }
 
@@ -199,10 +272,7 @@ impl<'t, T: TapeScalar> Var<'t, T> {
             None => Var::constant(value),
             Some(tape) => Var {
                 value,
-                index: tape.push(&[Edge {
-                    parent: self.index,
-                    partial,
-                }]),
+                index: tape.push([self.index, NONE], [partial, T::from_f64(0.0)]),
                 tape: Some(tape),
             },
         }
@@ -219,19 +289,9 @@ impl<'t, T: TapeScalar> Var<'t, T> {
             (Some(_), Some(_)) if self.index == other.index => self.derive1(value, pa + pb),
             (Some(tape), Some(other_tape)) => {
                 debug_assert!(std::ptr::eq(tape, other_tape), "variables from two tapes");
-                let edges = [
-                    Edge {
-                        parent: self.index,
-                        partial: pa,
-                    },
-                    Edge {
-                        parent: other.index,
-                        partial: pb,
-                    },
-                ];
                 Var {
                     value,
-                    index: tape.push(&edges),
+                    index: tape.push([self.index, other.index], [pa, pb]),
                     tape: Some(tape),
                 }
             }
@@ -294,7 +354,7 @@ impl<'t, T: TapeScalar> Scalar for Var<'t, T> {
             None => Var::constant(value),
             Some(tape) => Var {
                 value,
-                index: tape.push(&edges),
+                index: tape.push_edges(&edges),
                 tape: Some(tape),
             },
         }
@@ -453,10 +513,7 @@ mod tests {
         let x = tape.input(1.5);
         let y = tape.input(-0.5);
         let _ = seed_example(&[x, y]);
-        let capacity = {
-            let d = tape.data.borrow();
-            (d.starts.capacity(), d.edges.capacity())
-        };
+        let capacity = tape.data.borrow().records.capacity();
         for _ in 0..10 {
             tape.clear();
             let x = tape.input(1.5);
@@ -465,8 +522,7 @@ mod tests {
             let mut adjoints = Vec::new();
             tape.backward(&[(out.node().unwrap(), 1.0)], &mut adjoints);
             assert_eq!(adjoints[..2], [-0.5 + 1.5f64.cos(), 1.5]);
-            let d = tape.data.borrow();
-            assert_eq!((d.starts.capacity(), d.edges.capacity()), capacity);
+            assert_eq!(tape.data.borrow().records.capacity(), capacity);
         }
     }
 
