@@ -58,9 +58,13 @@ const WINDOW: usize = 32;
 pub const QUICK_UP_TO: usize = 256;
 
 /// Where each kind of slot sits in the frame, in `f64`s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     partials: usize,
+    /// Per value, where its stored partials start (from `partials`): only
+    /// partials the code stores get a slot, so a loop's partials are
+    /// contiguous (log-sum-exp: one `f64` an iteration, not five).
+    partial_start: Vec<u32>,
     derivatives: usize,
     sink: usize,
     scratch: usize,
@@ -80,12 +84,23 @@ impl Layout {
             })
             .max()
             .unwrap_or(0);
+        let n = g.n_inputs();
+        let mut partial_start = Vec::with_capacity(values + 1);
+        let mut stored = 0u32;
+        for i in 0..values {
+            partial_start.push(stored);
+            if i >= n && g.is_differentiated(i) && stores_partials(&g.body()[i - n]) {
+                stored += (g.slot_start(i + 1) - g.slot_start(i)) as u32;
+            }
+        }
+        partial_start.push(stored);
         let partials = values;
-        let derivatives = partials + g.n_slots();
+        let derivatives = partials + stored as usize;
         let sink = derivatives + values;
         let scratch = sink + widest.max(2);
         Layout {
             partials,
+            partial_start,
             derivatives,
             sink,
             scratch,
@@ -102,6 +117,18 @@ impl Layout {
     pub fn derivatives(&self) -> usize {
         self.derivatives
     }
+}
+
+/// Whether the code stores `instr`'s partials (into its graph slots'
+/// count of frame slots); `neg`, `+`, `−` and `×` have theirs read from
+/// constants and values (see `Chunk::partial`).
+fn stores_partials(instr: &Instr) -> bool {
+    !matches!(
+        instr,
+        Instr::Const(_)
+            | Instr::Unary(UnaryOp::Neg, _)
+            | Instr::Binary(BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul, _)
+    )
 }
 
 type ChunkFn = unsafe extern "C" fn(*mut f64, i32, *const f64, *mut f64);
@@ -629,9 +656,13 @@ impl<'a, 'b> Chunk<'a, 'b> {
             period,
             count,
             strides,
-            slot_stride,
+            ..
         } = segment;
         let (start, period, count) = (*start, *period, *count);
+        // The partials' stride in the frame: what one iteration stores
+        // (the same in every iteration, as their shapes are).
+        let partial_start = &self.layout.partial_start;
+        let slot_stride = &(partial_start[start + period] as i64 - partial_start[start] as i64);
         self.evict(usize::MAX);
         let down = pass == Pass::Adjoint;
         let first_k = if down { count as i64 - 1 } else { 0 };
@@ -648,7 +679,11 @@ impl<'a, 'b> Chunk<'a, 'b> {
             for (&a, &s) in self.instr(start + j).args().iter().zip(strides) {
                 if (a as usize) < n {
                     moving.push((Region::Inputs, s));
-                    moving.push((Region::InputDerivatives, s));
+                    // (The primal reads no derivative: a pointer less to
+                    // carry, where a helper call leaves few registers.)
+                    if pass != Pass::Primal {
+                        moving.push((Region::InputDerivatives, s));
+                    }
                 } else {
                     moving.push((Region::Frame, s));
                 }
@@ -1027,7 +1062,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
             Loc {
                 region: Region::Frame,
                 stride: op.slot_stride,
-                slot: self.layout.partials + self.g.slot_start(op.i),
+                slot: self.layout.partials + self.layout.partial_start[op.i] as usize,
             }
         } else {
             Loc {
