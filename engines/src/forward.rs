@@ -362,12 +362,20 @@ pub fn jvp<F: Differentiable + ?Sized>(
     v: &[f64],
 ) -> Result<(Vec<f64>, Vec<f64>), EngineError> {
     EngineError::check_point(f, x)?;
-    EngineError::check_seed("direction v", v, f.n_inputs())?;
+    // The seed is checked as the duals are made (one pass over `v`, not
+    // two); `check_seed` names what is wrong.
+    let mut fits = v.len() == f.n_inputs();
     let duals: Vec<Dual> = x
         .iter()
         .zip(v)
-        .map(|(&re, &eps)| Dual { re, eps })
+        .map(|(&re, &eps)| {
+            fits &= eps.is_finite();
+            Dual { re, eps }
+        })
         .collect();
+    if !fits {
+        EngineError::check_seed("direction v", v, f.n_inputs())?;
+    }
     let out = f.eval(&duals);
     if out.iter().any(|d| d.eps.is_nan()) {
         // Perhaps 0·∞ on the way: the pass again under the zero rule.
