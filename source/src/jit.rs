@@ -1357,13 +1357,15 @@ impl<'a, 'b> Chunk<'a, 'b> {
     }
 
     /// The tangent program of one operation: the sum over its edges of
-    /// `partial · tangent`, a zero tangent contributing zero.
+    /// `partial · tangent`, in plain IEEE arithmetic as the adjoint is (a
+    /// zero tangent times an infinite partial is NaN here, which reaches
+    /// the outputs' tangents, and [`crate::Compiled::jvp`] then runs the
+    /// interpreter, which gives it zero).
     fn tangent(&mut self, op: &Op) {
         let i = op.i;
         if !self.g.is_differentiated(i) || self.g.edges(i).is_empty() {
             return;
         }
-        let zero = self.f64(0.0);
         let start = self.g.slot_start(i);
         let mut sum: Option<Value> = None;
         for e in self.g.edges(i) {
@@ -1376,9 +1378,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
                 Partial::Constant(-1.0) => self.b.ins().fneg(t),
                 _ => {
                     let p = self.partial_value(op, &partial, offset);
-                    let t_zero = self.b.ins().fcmp(FloatCC::Equal, t, zero);
-                    let product = self.b.ins().fmul(p, t);
-                    self.b.ins().select(t_zero, zero, product)
+                    self.b.ins().fmul(p, t)
                 }
             };
             sum = Some(match sum {

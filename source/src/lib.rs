@@ -310,7 +310,13 @@ impl Compiled {
                     tangent_of(&frame[d..], o as u32)
                 }
             };
-            return (primal, g.outputs().iter().map(|&o| tangent(o)).collect());
+            let tangents: Vec<f64> = g.outputs().iter().map(|&o| tangent(o)).collect();
+            // Plain arithmetic (see `jit`): without a NaN it is the
+            // interpreter's answer (a zero's sign aside); with one, a
+            // `0 · ∞` may be in it, and the interpreter applies the rule.
+            if !tangents.iter().any(|t| t.is_nan()) {
+                return (primal, tangents);
+            }
         }
         interp::primal(g, x, &mut ws.values, &mut ws.partials);
         interp::tangent(g, &ws.partials, v, &mut ws.derivatives);
