@@ -1,7 +1,9 @@
 //! The register interpreter: the transformed programs run over a
 //! [`Graph`]'s fixed layout, generic over the number type.
 //!
-//! Over `f64` it is the fallback where no native code is made; over
+//! Over `f64` it is the fallback where no native code is made, and where
+//! the native code's plain arithmetic met a NaN (it then applies the zero
+//! rule the native code leaves out); over
 //! `Dual<Strict<f64>>` it runs the adjoint program in tangent arithmetic,
 //! which is how the engine's `H·v` is the tangent of the adjoint. Every
 //! local partial comes from [`conventions`], and zero partials and zero

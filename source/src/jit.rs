@@ -16,12 +16,16 @@
 //!
 //! Cheap operations (`+ − × ÷`, `neg`, `sqrt`, `recip`, branches) are
 //! inlined with the rules of `conventions` written out; every other
-//! operation calls its rule in [`crate::abi`]. The adjoint program adds
-//! `partial · adjoint` into a parent only when neither is zero, exactly as
-//! the tape skips zero adjoints and omits zero partials, so `0 · ∞` never
-//! turns a gradient into NaN; the first write into a parent (its last
-//! consumer) stores `0 + partial · adjoint` instead, so no adjoint is
-//! zeroed before a sweep and the sums are bitwise the tape's.
+//! operation calls its rule in [`crate::abi`]. The adjoint and tangent
+//! programs are plain IEEE arithmetic: where the tape skips a zero adjoint
+//! or omits a zero partial, they add `partial · adjoint` anyway, which
+//! changes nothing but the sign of a zero unless the other factor is
+//! infinite or NaN; then the product is NaN, NaN survives every later sum
+//! and product into the answer, and the caller runs the interpreter,
+//! which applies the zero rule. The first write into a parent (its last
+//! consumer) stores `partial · adjoint` instead of adding it, so no
+//! adjoint is zeroed before a sweep; the caller turns a gradient's `−0`
+//! into the tape's `+0`, so unsimplified gradients are bitwise the tape's.
 //!
 //! The one `unsafe` boundary is [`Native::run`]: it calls code made here
 //! on a frame of [`Layout::len`] values, and the code reads and writes only
