@@ -173,20 +173,22 @@ impl<T: TapeScalar> Tape<T> {
     /// out, as by [`Tape::push`]).
     fn push_edges(&self, edges: &[Edge<T>]) -> u32 {
         let zero = T::from_f64(0.0);
-        let kept: Vec<Edge<T>> = edges
-            .iter()
-            .filter(|e| !e.partial.is_structural_zero())
-            .copied()
-            .collect();
-        match kept[..] {
-            [] => self.push([NONE, NONE], [zero, zero]),
-            [a] => self.push([a.parent, NONE], [a.partial, zero]),
-            [a, b] => self.push([a.parent, b.parent], [a.partial, b.partial]),
+        let mut kept = edges.iter().filter(|e| !e.partial.is_structural_zero());
+        let (first, second, third) = (kept.next(), kept.next(), kept.next());
+        match (first, second, third) {
+            (None, ..) => self.push([NONE, NONE], [zero, zero]),
+            (Some(a), None, _) => self.push([a.parent, NONE], [a.partial, zero]),
+            (Some(a), Some(b), None) => self.push([a.parent, b.parent], [a.partial, b.partial]),
             _ => {
                 let span = {
                     let mut d = self.data.borrow_mut();
                     let start = d.wide_edges.len() as u32;
-                    d.wide_edges.extend_from_slice(&kept);
+                    d.wide_edges.extend(
+                        edges
+                            .iter()
+                            .filter(|e| !e.partial.is_structural_zero())
+                            .copied(),
+                    );
                     let end = d.wide_edges.len() as u32;
                     d.wide.push((start, end));
                     d.wide.len() as u32 - 1
@@ -524,6 +526,34 @@ mod tests {
             assert_eq!(adjoints[..2], [-0.5 + 1.5f64.cos(), 1.5]);
             assert_eq!(tape.data.borrow().records.capacity(), capacity);
         }
+    }
+
+    #[test]
+    fn wide_nodes_keep_their_edges_and_leave_out_zero_partials() {
+        let tape: Tape<f64> = Tape::new();
+        let x: Vec<Var<'_, f64>> = [0.5, -1.0, 2.0, -2000.0]
+            .iter()
+            .map(|&v| tape.input(v))
+            .collect();
+        // e^(−2000 − lse) is 0: that edge is left out, three stay aside.
+        let y = Var::logsumexp(&x);
+        let partials = |xs: &[f64]| {
+            let mut out = vec![0.0; xs.len()];
+            conventions::logsumexp(xs, |i, d| out[i] = d);
+            out
+        };
+        let mut adjoints = Vec::new();
+        tape.backward(&[(y.node().unwrap(), 1.0)], &mut adjoints);
+        let p = partials(&[0.5, -1.0, 2.0, -2000.0]);
+        assert_eq!(p[3], 0.0);
+        assert_eq!(adjoints[..4], p[..]);
+        assert_eq!(tape.data.borrow().wide_edges.len(), 3);
+        // With two edges left, the node is an ordinary record.
+        let z = Var::logsumexp(&[x[0], x[3], x[1]]);
+        assert_eq!(tape.data.borrow().wide.len(), 1);
+        tape.backward(&[(z.node().unwrap(), 1.0)], &mut adjoints);
+        let p = partials(&[0.5, -2000.0, -1.0]);
+        assert_eq!(adjoints[..4], [p[0], p[2], 0.0, 0.0]);
     }
 
     #[test]
