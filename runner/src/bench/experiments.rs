@@ -198,8 +198,9 @@ pub trait DynProblem {
     fn primal(&self, x: &[f64]) -> Vec<f64>;
     /// The gradient by one reverse sweep.
     fn reverse(&self, x: &[f64]) -> Vec<f64>;
-    /// One scalar-dual forward pass along `v`.
-    fn forward_direction(&self, x: &[f64], v: &[f64]) -> Vec<f64>;
+    /// One scalar-dual forward pass along `v`: the primal and `J·v`
+    /// (both kept, so neither method's primal can be optimised away).
+    fn forward_direction(&self, x: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>);
     /// The gradient by n scalar-dual passes.
     fn forward_full(&self, x: &[f64]) -> Vec<f64>;
     /// The gradient by ⌈n/8⌉ vector-dual passes.
@@ -209,9 +210,9 @@ pub trait DynProblem {
     /// A peer: the gradient by echidna's reverse mode.
     #[cfg(feature = "echidna")]
     fn echidna_reverse(&self, x: &[f64]) -> Vec<f64>;
-    /// A peer: one direction by num-dual's `Dual64`.
+    /// A peer: one direction by num-dual's `Dual64`, the primal and `J·v`.
     #[cfg(feature = "num-dual")]
-    fn num_dual_direction(&self, x: &[f64], v: &[f64]) -> Vec<f64>;
+    fn num_dual_direction(&self, x: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>);
 }
 
 impl<F: Differentiable> DynProblem for F {
@@ -230,8 +231,8 @@ impl<F: Differentiable> DynProblem for F {
         adcheck_adapters::echidna::vjp_of(self, x, &u).1
     }
     #[cfg(feature = "num-dual")]
-    fn num_dual_direction(&self, x: &[f64], v: &[f64]) -> Vec<f64> {
-        adcheck_adapters::num_dual::jvp_of(self, x, v).1
+    fn num_dual_direction(&self, x: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        adcheck_adapters::num_dual::jvp_of(self, x, v)
     }
     fn primal(&self, x: &[f64]) -> Vec<f64> {
         self.eval(x)
@@ -243,8 +244,8 @@ impl<F: Differentiable> DynProblem for F {
             .map(|s| s.products[0].clone())
             .unwrap_or_default()
     }
-    fn forward_direction(&self, x: &[f64], v: &[f64]) -> Vec<f64> {
-        forward::jvp(self, x, v).map(|r| r.1).unwrap_or_default()
+    fn forward_direction(&self, x: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        forward::jvp(self, x, v).unwrap_or_default()
     }
     fn forward_full(&self, x: &[f64]) -> Vec<f64> {
         let n = x.len();
