@@ -27,11 +27,18 @@ use std::cmp::Ordering;
 /// A number type a tape can be built over: copyable, with an exact test for
 /// "carries nothing" so unreached nodes can be skipped.
 pub trait TapeScalar: Scalar + Copy {
+    /// Whether [`Tape::backward`] may sweep in plain arithmetic first (see
+    /// there): only where `to_f64` is the whole number, so a NaN it made
+    /// shows.
+    const PLAIN_SWEEP: bool = false;
+
     /// Whether the value and every derivative part it carries is exactly zero.
     fn is_structural_zero(&self) -> bool;
 }
 
 impl TapeScalar for f64 {
+    const PLAIN_SWEEP: bool = true;
+
     #[inline]
     fn is_structural_zero(&self) -> bool {
         *self == 0.0
@@ -142,18 +149,11 @@ impl<T: TapeScalar> Tape<T> {
         }
     }
 
-    /// Records a node reading up to two parents (`NONE` for none). An edge
-    /// whose partial is exactly zero (`relu′` of a negative value, the
-    /// branch a `min` does not take, `x⁰`) is left out: it carries
-    /// nothing, and recorded it would turn an infinite adjoint into NaN
-    /// through `0·∞` (see [`conventions`], last row).
+    /// Records a node reading up to two parents (`NONE` for none), with
+    /// their partials as they are: an edge whose partial is exactly zero is
+    /// left out by the sweep, not here (see [`Tape::backward`]).
     #[inline(always)]
-    fn push(&self, mut parents: [u32; 2], partials: [T; 2]) -> u32 {
-        for k in 0..2 {
-            if partials[k].is_structural_zero() {
-                parents[k] = NONE;
-            }
-        }
+    fn push(&self, parents: [u32; 2], partials: [T; 2]) -> u32 {
         self.append(Record { parents, partials })
     }
 
@@ -169,26 +169,18 @@ impl<T: TapeScalar> Tape<T> {
         index
     }
 
-    /// Records a node reading any number of parents (zero partials left
-    /// out, as by [`Tape::push`]).
+    /// Records a node reading any number of parents.
     fn push_edges(&self, edges: &[Edge<T>]) -> u32 {
         let zero = T::from_f64(0.0);
-        let mut kept = edges.iter().filter(|e| !e.partial.is_structural_zero());
-        let (first, second, third) = (kept.next(), kept.next(), kept.next());
-        match (first, second, third) {
-            (None, ..) => self.push([NONE, NONE], [zero, zero]),
-            (Some(a), None, _) => self.push([a.parent, NONE], [a.partial, zero]),
-            (Some(a), Some(b), None) => self.push([a.parent, b.parent], [a.partial, b.partial]),
+        match edges {
+            [] => self.push([NONE, NONE], [zero, zero]),
+            [a] => self.push([a.parent, NONE], [a.partial, zero]),
+            [a, b] => self.push([a.parent, b.parent], [a.partial, b.partial]),
             _ => {
                 let span = {
                     let mut d = self.data.borrow_mut();
                     let start = d.wide_edges.len() as u32;
-                    d.wide_edges.extend(
-                        edges
-                            .iter()
-                            .filter(|e| !e.partial.is_structural_zero())
-                            .copied(),
-                    );
+                    d.wide_edges.extend_from_slice(edges);
                     let end = d.wide_edges.len() as u32;
                     d.wide.push((start, end));
                     d.wide.len() as u32 - 1
@@ -203,40 +195,79 @@ impl<T: TapeScalar> Tape<T> {
 
     /// Sweeps adjoints backwards. `adjoints` is resized to the tape's length
     /// and zeroed, then each `(node, seed)` is added before the sweep; on
-    /// return `adjoints[i]` is the adjoint of node `i`. A node whose adjoint is
-    /// exactly zero is skipped (see [`conventions`], last row).
+    /// return `adjoints[i]` is the adjoint of node `i`. A node whose adjoint
+    /// is exactly zero is skipped, and so is an edge whose partial is
+    /// exactly zero (`relu′` of a negative value, the branch a `min` does
+    /// not take, `x⁰`): they carry nothing, and multiplied they would turn
+    /// an infinite partial or adjoint into NaN through `0·∞` (see
+    /// [`conventions`], last row).
+    ///
+    /// Over `f64` the sweep runs first in plain arithmetic, without those
+    /// tests. No adjoint is ever `−0` (each starts at `+0`, and `+0 + −0`
+    /// is `+0`), so adding a product the rule would skip, `±0` when the
+    /// other factor is finite, changes no bit; and when the other factor is
+    /// infinite or NaN, the product is NaN, which every later adjoint it
+    /// reaches keeps. So where no adjoint is NaN, the plain sweep is the
+    /// rule's to the bit; where one is, the sweep runs again under the
+    /// rule.
     pub fn backward(&self, seeds: &[(u32, T)], adjoints: &mut Vec<T>) {
         let d = self.data.borrow();
         let len = d.records.len();
-        adjoints.clear();
-        // One more: the sink, which absorbs the products of absent parents.
-        adjoints.resize(len + 1, T::from_f64(0.0));
-        for &(node, seed) in seeds {
-            adjoints[node as usize] = adjoints[node as usize] + seed;
-        }
-        let sink = len;
-        // `adjoints` has `sink + 1` entries and every place is clamped to
-        // `sink`, so the compiler can drop the bounds checks.
-        let adj = &mut adjoints[..=sink];
-        for (i, r) in d.records.iter().enumerate().rev() {
-            let a = adj[i.min(sink)];
-            if a.is_structural_zero() {
-                continue;
+        let seeded = |adjoints: &mut Vec<T>| {
+            adjoints.clear();
+            // One more: the sink, which absorbs the products of absent
+            // parents.
+            adjoints.resize(len + 1, T::from_f64(0.0));
+            for &(node, seed) in seeds {
+                adjoints[node as usize] = adjoints[node as usize] + seed;
             }
-            if r.parents[0] == WIDE {
-                let (start, end) = d.wide[r.parents[1] as usize];
-                for e in &d.wide_edges[start as usize..end as usize] {
-                    let p = e.parent as usize;
-                    adj[p] = adj[p] + e.partial * a;
-                }
-                continue;
+        };
+        seeded(adjoints);
+        if T::PLAIN_SWEEP {
+            sweep::<T, false>(&d, adjoints);
+            let nan = adjoints[..len]
+                .iter()
+                .fold(false, |nan, a| nan | a.to_f64().is_nan());
+            if !nan {
+                adjoints.truncate(len);
+                return;
             }
-            let p = (r.parents[0] as usize).min(sink);
-            adj[p] = adj[p] + r.partials[0] * a;
-            let p = (r.parents[1] as usize).min(sink);
-            adj[p] = adj[p] + r.partials[1] * a;
+            seeded(adjoints);
         }
+        sweep::<T, true>(&d, adjoints);
         adjoints.truncate(len);
+    }
+}
+
+/// One backward sweep over `d`'s records into `adjoints` (one entry a node
+/// and the sink last); under the zero rule when `RULE`.
+#[inline(always)]
+fn sweep<T: TapeScalar, const RULE: bool>(d: &TapeData<T>, adjoints: &mut [T]) {
+    let sink = d.records.len();
+    // `adjoints` has `sink + 1` entries and every place is clamped to
+    // `sink`, so the compiler can drop the bounds checks.
+    let adj = &mut adjoints[..=sink];
+    let add = |adj: &mut [T], parent: u32, partial: T, a: T| {
+        if !(RULE && partial.is_structural_zero()) {
+            let p = (parent as usize).min(sink);
+            adj[p] = adj[p] + partial * a;
+        }
+    };
+    let records = &d.records[..sink];
+    for i in (0..sink).rev() {
+        let (r, a) = (&records[i], adj[i]);
+        if RULE && a.is_structural_zero() {
+            continue;
+        }
+        if r.parents[0] == WIDE {
+            let (start, end) = d.wide[r.parents[1] as usize];
+            for e in &d.wide_edges[start as usize..end as usize] {
+                add(adj, e.parent, e.partial, a);
+            }
+            continue;
+        }
+        add(adj, r.parents[0], r.partials[0], a);
+        add(adj, r.parents[1], r.partials[1], a);
     }
 }
 
@@ -529,13 +560,13 @@ mod tests {
     }
 
     #[test]
-    fn wide_nodes_keep_their_edges_and_leave_out_zero_partials() {
+    fn wide_nodes_keep_their_edges_in_order() {
         let tape: Tape<f64> = Tape::new();
         let x: Vec<Var<'_, f64>> = [0.5, -1.0, 2.0, -2000.0]
             .iter()
             .map(|&v| tape.input(v))
             .collect();
-        // e^(−2000 − lse) is 0: that edge is left out, three stay aside.
+        // Four edges aside; e^(−2000 − lse) is 0, which the sweep skips.
         let y = Var::logsumexp(&x);
         let partials = |xs: &[f64]| {
             let mut out = vec![0.0; xs.len()];
@@ -547,13 +578,27 @@ mod tests {
         let p = partials(&[0.5, -1.0, 2.0, -2000.0]);
         assert_eq!(p[3], 0.0);
         assert_eq!(adjoints[..4], p[..]);
-        assert_eq!(tape.data.borrow().wide_edges.len(), 3);
-        // With two edges left, the node is an ordinary record.
-        let z = Var::logsumexp(&[x[0], x[3], x[1]]);
+        assert_eq!(tape.data.borrow().wide_edges.len(), 4);
+        // Two edges are an ordinary record.
+        let z = Var::logsumexp(&[x[0], x[1]]);
         assert_eq!(tape.data.borrow().wide.len(), 1);
         tape.backward(&[(z.node().unwrap(), 1.0)], &mut adjoints);
-        let p = partials(&[0.5, -2000.0, -1.0]);
-        assert_eq!(adjoints[..4], [p[0], p[2], 0.0, 0.0]);
+        let p = partials(&[0.5, -1.0]);
+        assert_eq!(adjoints[..4], [p[0], p[1], 0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_zero_partial_stops_an_infinite_adjoint() {
+        // √(relu x) at x = −1: the adjoint of relu x is √′(0) = ∞ and its
+        // partial is 0. The plain sweep makes 0·∞ = NaN; the sweep under
+        // the rule skips the edge, so ∂/∂x is 0, and y's own edge gives 1.
+        let tape: Tape<f64> = Tape::new();
+        let (x, y) = (tape.input(-1.0), tape.input(2.0));
+        let out = x.relu().sqrt() + y;
+        let mut adjoints = Vec::new();
+        tape.backward(&[(out.node().unwrap(), 1.0)], &mut adjoints);
+        assert_eq!(adjoints[..2], [0.0, 1.0]);
+        assert_eq!(adjoints[0].to_bits(), 0.0f64.to_bits());
     }
 
     #[test]
