@@ -8,7 +8,9 @@
 //! inputs, summing over fan-out; an absent parent sends its product to a
 //! sink adjoint nothing reads, so the sweep does not branch on arity, and
 //! every place it writes is clamped to the sink, so it needs no bounds
-//! checks. Nothing is allocated, counted or locked per operation beyond
+//! checks. Over `f64` the sweep is plain arithmetic, run again under the
+//! zero rule only when an adjoint comes out NaN (see [`Tape::backward`]
+//! for why the two then agree to the bit). Nothing is allocated, counted or locked per operation beyond
 //! amortised `Vec` growth, and [`Tape::clear`] keeps the capacity so a
 //! tape is reused across calls.
 //!
