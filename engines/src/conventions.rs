@@ -37,8 +37,8 @@
 //! such as `ln 0` in a branch not taken, from turning a gradient into NaN
 //! through `0·∞`; and what makes a value that is constant near the point
 //! (`relu` of a negative value, `acos(x⁰)`) have derivative 0 in reverse
-//! mode as in forward mode, as the oracle's references say (the tape does
-//! not record an edge whose partial is exactly zero).
+//! mode as in forward mode, as the oracle's references say (the tape's
+//! sweep skips an edge whose partial is exactly zero).
 //!
 //! Accuracy choices: `tanh′` is computed as `sech²` (not `1 − tanh²`, which
 //! loses every bit for large arguments) with `sech = 2e^−|x|/(1 + e^−2|x|)`,

@@ -1328,7 +1328,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
             let parent = self.arg(op, position);
             let first = self.first[e];
             let new = match partial {
-                // The tape omits an edge whose partial is zero; a first
+                // The tape skips an edge whose partial is zero; a first
                 // write still has to store.
                 Partial::Constant(0.0) if first => self.f64(0.0),
                 Partial::Constant(0.0) => continue,
