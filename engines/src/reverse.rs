@@ -10,9 +10,9 @@
 //! every place it writes is clamped to the sink, so it needs no bounds
 //! checks. Over `f64` the sweep is plain arithmetic, run again under the
 //! zero rule only when an adjoint comes out NaN (see [`Tape::backward`]
-//! for why the two then agree to the bit). Nothing is allocated, counted or locked per operation beyond
-//! amortised `Vec` growth, and [`Tape::clear`] keeps the capacity so a
-//! tape is reused across calls.
+//! for why the two then agree to the bit). Nothing is allocated, counted
+//! or locked per operation beyond amortised `Vec` growth, and
+//! [`Tape::clear`] keeps the capacity so a tape is reused across calls.
 //!
 //! The tape is generic over its base number type `T`: over `f64` it gives
 //! gradients; over dual numbers it gives gradients and Hessian-vector
@@ -156,18 +156,12 @@ impl<T: TapeScalar> Tape<T> {
     /// left out by the sweep, not here (see [`Tape::backward`]).
     #[inline(always)]
     fn push(&self, parents: [u32; 2], partials: [T; 2]) -> u32 {
-        self.append(Record { parents, partials })
-    }
-
-    /// Appends `record` as the next node.
-    #[inline(always)]
-    fn append(&self, record: Record<T>) -> u32 {
         let mut d = self.data.borrow_mut();
         let index = u32::try_from(d.records.len())
             .ok()
             .filter(|&i| i < WIDE)
             .expect("a tape holds fewer than 2³² − 2 nodes");
-        d.records.push(record);
+        d.records.push(Record { parents, partials });
         index
     }
 
@@ -187,10 +181,7 @@ impl<T: TapeScalar> Tape<T> {
                     d.wide.push((start, end));
                     d.wide.len() as u32 - 1
                 };
-                self.append(Record {
-                    parents: [WIDE, span],
-                    partials: [zero, zero],
-                })
+                self.push([WIDE, span], [zero, zero])
             }
         }
     }

@@ -666,7 +666,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
         // The partials' stride in the frame: what one iteration stores
         // (the same in every iteration, as their shapes are).
         let partial_start = &self.layout.partial_start;
-        let slot_stride = &(partial_start[start + period] as i64 - partial_start[start] as i64);
+        let slot_stride = partial_start[start + period] as i64 - partial_start[start] as i64;
         self.evict(usize::MAX);
         let down = pass == Pass::Adjoint;
         let first_k = if down { count as i64 - 1 } else { 0 };
@@ -675,10 +675,8 @@ impl<'a, 'b> Chunk<'a, 'b> {
         // period (values, derivatives) and the partials' stride, each
         // argument's region (and its derivatives') by its stride.
         let n = self.g.n_inputs();
-        let mut moving: Vec<(Region, i64)> = vec![
-            (Region::Frame, period as i64),
-            (Region::Frame, *slot_stride),
-        ];
+        let mut moving: Vec<(Region, i64)> =
+            vec![(Region::Frame, period as i64), (Region::Frame, slot_stride)];
         for (j, strides) in strides.iter().enumerate() {
             for (&a, &s) in self.instr(start + j).args().iter().zip(strides) {
                 if (a as usize) < n {
@@ -761,7 +759,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
                 i: start + j,
                 own: period as i64,
                 strides: strides[j].clone(),
-                slot_stride: *slot_stride,
+                slot_stride,
             };
             self.operation(pass, &op);
         }
@@ -1343,10 +1341,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
                     self.b.ins().fsub(old, a)
                 }
                 _ => {
-                    let p = match partial {
-                        Partial::Constant(c) => self.f64(c),
-                        _ => self.partial_value(op, &partial, offset),
-                    };
+                    let p = self.partial_value(op, &partial, offset);
                     let term = self.b.ins().fmul(p, a);
                     if first {
                         term
