@@ -34,7 +34,7 @@
 
 use crate::abi;
 use crate::graph::Graph;
-use crate::segments::{first_writes, segments, Loop, Segment};
+use crate::segments::{first_writes, segments, Loop, Segment, MAX_PERIOD};
 use adcheck_engines::ops::{BinaryOp, Comparison, UnaryOp};
 use adcheck_engines::Instr;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -213,6 +213,17 @@ fn host_isa(opt_level: &str) -> Result<OwnedTargetIsa, String> {
         .map_err(|e| format!("no native code here: {e}"))
 }
 
+/// The host's instruction set for a program of `operations` operations:
+/// without Cranelift's optimisations up to [`QUICK_UP_TO`].
+pub fn isa_for(operations: usize) -> Result<OwnedTargetIsa, String> {
+    if operations <= QUICK_UP_TO {
+        QUICK_ISA.with(|isa| isa.clone())
+    } else {
+        ISA.with(|isa| isa.clone())
+    }
+    .ok_or_else(|| "no native code generator for this machine".to_string())
+}
+
 /// Whether native code can be made on this machine.
 pub fn available() -> bool {
     ISA.with(|isa| isa.is_some())
@@ -220,7 +231,7 @@ pub fn available() -> bool {
 
 /// Segments packed into functions of about [`CHUNK`] operations (a long
 /// straight run is cut).
-fn groups(segments: Vec<Segment>) -> Vec<Vec<Segment>> {
+pub(crate) fn groups(segments: Vec<Segment>) -> Vec<Vec<Segment>> {
     let mut groups: Vec<Vec<Segment>> = Vec::new();
     let mut current: Vec<Segment> = Vec::new();
     let mut cost = 0;
@@ -333,19 +344,14 @@ fn register_only(g: &Graph, segments: &[Segment]) -> Vec<bool> {
 impl Native {
     /// Compiles the three programs of `g`.
     pub fn compile(g: &Graph, layout: &Layout) -> Result<Native, String> {
-        let isa = if g.body().len() <= QUICK_UP_TO {
-            QUICK_ISA.with(|isa| isa.clone())
-        } else {
-            ISA.with(|isa| isa.clone())
-        }
-        .ok_or_else(|| "no native code generator for this machine".to_string())?;
+        let isa = isa_for(g.body().len())?;
         let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
         let mut ctx = module.make_context();
         let mut fctx = FunctionBuilderContext::new();
         let pointer = module.target_config().pointer_type();
         let call_conv = module.isa().default_call_conv();
         let (first, written) = first_writes(g);
-        let segments = segments(g, &first);
+        let segments = segments(g, &first, MAX_PERIOD);
         let loops = segments
             .iter()
             .filter(|s| matches!(s, Segment::Loop(_)))

@@ -17,7 +17,9 @@
 use crate::graph::Graph;
 use adcheck_engines::Instr;
 
-/// The longest iteration looked for.
+/// The longest iteration the `f64` programs look for: no longer than the
+/// window a value stays in a register ([`crate::jit`]), as a loop's
+/// carried values must stay in registers through a whole iteration.
 pub const MAX_PERIOD: usize = 32;
 /// The fewest iterations worth a loop.
 pub const MIN_ITERATIONS: usize = 4;
@@ -175,11 +177,16 @@ fn iteration_matches(
 
 /// The longest loop starting at `start`: `(period, count, strides,
 /// slot stride)`, covering the most operations.
-fn loop_at(g: &Graph, first: &[bool], start: usize) -> Option<(usize, usize, Vec<Vec<i64>>, i64)> {
+fn loop_at(
+    g: &Graph,
+    first: &[bool],
+    start: usize,
+    max_period: usize,
+) -> Option<(usize, usize, Vec<Vec<i64>>, i64)> {
     let n = g.n_inputs();
     let end = g.n_values();
     let mut best: Option<(usize, usize, Vec<Vec<i64>>, i64)> = None;
-    for period in 1..=MAX_PERIOD {
+    for period in 1..=max_period {
         if start + MIN_ITERATIONS * period > end {
             break;
         }
@@ -217,14 +224,15 @@ fn loop_at(g: &Graph, first: &[bool], start: usize) -> Option<(usize, usize, Vec
     best
 }
 
-/// The computed part of `g` as straight runs and loops, in order.
-pub fn segments(g: &Graph, first: &[bool]) -> Vec<Segment> {
+/// The computed part of `g` as straight runs and loops of at most
+/// `max_period` operations an iteration, in order.
+pub fn segments(g: &Graph, first: &[bool], max_period: usize) -> Vec<Segment> {
     let end = g.n_values();
     let mut out = Vec::new();
     let mut straight_from = g.n_inputs() + g.n_constants();
     let mut i = straight_from;
     while i < end {
-        match loop_at(g, first, i) {
+        match loop_at(g, first, i, max_period) {
             Some((period, count, strides, slot_stride)) => {
                 if straight_from < i {
                     out.push(Segment::Straight {
@@ -281,7 +289,7 @@ mod tests {
     fn a_traced_loop_is_rolled_back_into_one() {
         let g = Graph::build(&trace(&SumOfSquares(100), &vec![0.5; 100]), true);
         let (first, _) = first_writes(&g);
-        let segments = segments(&g, &first);
+        let segments = segments(&g, &first, MAX_PERIOD);
         // 0 + x₀² is not like the rest (it adds a constant): the loop
         // starts one iteration in, or after it.
         let loops: Vec<_> = segments
@@ -311,7 +319,7 @@ mod tests {
         let g = Graph::build(&p, true);
         let (first, written) = first_writes(&g);
         assert_eq!(
-            segments(&g, &first),
+            segments(&g, &first, MAX_PERIOD),
             vec![Segment::Straight { lo: 2, hi: 6 }]
         );
         assert!(written[0] && written[1]);
