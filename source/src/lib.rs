@@ -22,7 +22,9 @@
 //!    interpreter runs the same programs.
 //!
 //! `H·v` is the tangent of the adjoint: the adjoint program run in
-//! tangent (dual-number) arithmetic, by the interpreter.
+//! tangent (dual-number) arithmetic, compiled to native code the first
+//! time it is asked for (the interpreter runs it where there is no
+//! native code).
 //!
 //! ```
 //! use adcheck_engines::{Engine, Program};
@@ -47,6 +49,8 @@
 #[cfg(feature = "jit")]
 mod abi;
 pub mod graph;
+#[cfg(feature = "jit")]
+mod hvp;
 mod interp;
 #[cfg(feature = "jit")]
 mod jit;
@@ -87,6 +91,9 @@ pub struct Workspace {
     values: Vec<f64>,
     partials: Vec<f64>,
     derivatives: Vec<f64>,
+    /// The `H·v` programs' frame of dual numbers.
+    #[cfg(feature = "jit")]
+    hvp_frame: Vec<f64>,
 }
 
 /// A program compiled once, to be evaluated at many points.
@@ -95,6 +102,10 @@ pub struct Compiled {
     graph: Graph,
     #[cfg(feature = "jit")]
     native: Option<(jit::Native, jit::Layout)>,
+    /// The `H·v` programs, compiled at the first `H·v` (`None`: Cranelift
+    /// could not make them, and the interpreter runs them).
+    #[cfg(feature = "jit")]
+    hvp: std::cell::OnceCell<Option<hvp::HvpNative>>,
     why_interpreted: Option<String>,
 }
 
@@ -110,11 +121,13 @@ impl Compiled {
                     Ok(native) => Compiled {
                         graph,
                         native: Some((native, layout)),
+                        hvp: std::cell::OnceCell::new(),
                         why_interpreted: None,
                     },
                     Err(why) => Compiled {
                         graph,
                         native: None,
+                        hvp: std::cell::OnceCell::new(),
                         why_interpreted: Some(why),
                     },
                 };
@@ -122,6 +135,7 @@ impl Compiled {
             Compiled {
                 graph,
                 native: None,
+                hvp: std::cell::OnceCell::new(),
                 why_interpreted: Some("native code turned off".into()),
             }
         }
@@ -330,11 +344,34 @@ impl Compiled {
     }
 
     /// The primal, `uᵀJ` and `H·v` of `uᵀf`: the adjoint program run in
-    /// tangent arithmetic (the tangent of the adjoint), in the interpreter.
-    pub fn gradient_and_hvp(&self, x: &[f64], u: &[f64], v: &[f64]) -> [Vec<f64>; 3] {
+    /// tangent arithmetic (the tangent of the adjoint), as native code
+    /// (compiled at the first call) or in the interpreter.
+    ///
+    /// # Panics
+    /// When `x`, `u` or `v` has the wrong length (the engine checks first).
+    pub fn gradient_and_hvp(
+        &self,
+        ws: &mut Workspace,
+        x: &[f64],
+        u: &[f64],
+        v: &[f64],
+    ) -> [Vec<f64>; 3] {
         let g = &self.graph;
         let n = g.n_inputs();
         assert_eq!((x.len(), v.len(), u.len()), (n, n, g.outputs().len()));
+        #[cfg(feature = "jit")]
+        if self.native.is_some() {
+            let native = self.hvp.get_or_init(|| hvp::HvpNative::compile(g).ok());
+            if let Some(native) = native {
+                // `None`: a NaN reached the derivatives (perhaps `0 · ∞`,
+                // which the interpreter's rule makes 0).
+                if let Some(answer) = native.evaluate(g, &mut ws.hvp_frame, x, u, v) {
+                    return answer;
+                }
+            }
+        }
+        #[cfg(not(feature = "jit"))]
+        let _ = ws;
         let inputs: Vec<Dual<Strict<f64>>> = x
             .iter()
             .zip(v)
@@ -467,7 +504,8 @@ impl Engine for SourceEngine {
         EngineError::check_scalar(p, "hvp")?;
         EngineError::check_seed("direction v", v, p.n_inputs())?;
         let compiled = self.compiled(p);
-        let [primal, _, hvp] = compiled.gradient_and_hvp(x, &[1.0], v);
+        let [primal, _, hvp] =
+            WORKSPACE.with(|ws| compiled.gradient_and_hvp(&mut ws.borrow_mut(), x, &[1.0], v));
         Ok(Derivative {
             primal,
             derivative: hvp,

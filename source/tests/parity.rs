@@ -1,6 +1,7 @@
 //! The compiled programs against the tape engines on generated programs:
 //! unsimplified, native adjoints are bitwise the tape's and `H·v` bitwise
-//! forward over reverse's; native and interpreted code agree; simplified,
+//! forward over reverse's (compiled or interpreted); native and
+//! interpreted code agree; simplified,
 //! the answers stay within rounding of the tape's.
 
 use adcheck_engines::fwd_over_rev::FwdOverRevEngine;
@@ -191,7 +192,14 @@ fn large_programs_cut_into_functions_keep_bitwise_parity() {
             "large case {i}: source {grad:?}\ntape {:?}",
             tape.derivative
         );
-        let interpreted = Compiled::new(&p, AS_RECORDED_INTERPRETED).jvp(&mut ws, &x, &v);
+        let interpreted_program = Compiled::new(&p, AS_RECORDED_INTERPRETED);
+        let ours = native.gradient_and_hvp(&mut ws, &x, &u, &v);
+        let theirs = interpreted_program.gradient_and_hvp(&mut ws, &x, &u, &v);
+        assert!(
+            ours.iter().zip(&theirs).all(|(a, b)| same_bits(a, b)),
+            "large case {i}: H·v {ours:?}\nvs {theirs:?}"
+        );
+        let interpreted = interpreted_program.jvp(&mut ws, &x, &v);
         let compiled = native.jvp(&mut ws, &x, &v);
         assert!(
             compiled
@@ -212,12 +220,27 @@ fn large_programs_cut_into_functions_keep_bitwise_parity() {
 
 #[test]
 fn loops_rolled_back_from_traced_problems_keep_bitwise_parity() {
-    use adcheck_suites::problems::{point, Gmm, LinearLeastSquares, LogSumExp, Rosenbrock};
-    fn check<F: Differentiable>(name: &str, f: &F, traced_at: &[f64], points: &[Vec<f64>]) {
+    use adcheck_engines::stepped::Unrolled;
+    use adcheck_suites::problems::{
+        point, Gmm, Gru, LinearLeastSquares, LogSumExp, Rk4, Rosenbrock,
+    };
+    /// `f64_loops`: whether the `f64` programs roll a loop (the `H·v`
+    /// programs roll longer ones).
+    fn check<F: Differentiable>(
+        name: &str,
+        f: &F,
+        traced_at: &[f64],
+        points: &[Vec<f64>],
+        f64_loops: bool,
+    ) {
         let p = adcheck_engines::trace(f, traced_at);
         let native = Compiled::new(&p, AS_RECORDED_NATIVE);
         let interpreted = Compiled::new(&p, AS_RECORDED_INTERPRETED);
-        assert!(native.native_loops().unwrap() > 0, "{name}: no loop found");
+        assert_eq!(
+            native.native_loops().unwrap() > 0,
+            f64_loops,
+            "{name}: loops"
+        );
         let mut ws = Workspace::default();
         for x in points {
             let u = vec![1.0; p.n_outputs()];
@@ -238,6 +261,27 @@ fn loops_rolled_back_from_traced_problems_keep_bitwise_parity() {
                     .all(|(s, t)| s == t || (s.is_nan() && t.is_nan())),
                 "{name}: jvp {a:?} vs {b:?}"
             );
+            // H·v: the compiled loops of dual numbers, bitwise the
+            // interpreter's and forward over reverse's.
+            let ours = native.gradient_and_hvp(&mut ws, x, &u, &v);
+            let interpreted = interpreted.gradient_and_hvp(&mut ws, x, &u, &v);
+            for (k, what) in ["primal", "gradient", "hvp"].iter().enumerate() {
+                assert!(
+                    same_bits(&ours[k], &interpreted[k]),
+                    "{name} at {x:?}: {what} {:?} vs {:?}",
+                    ours[k],
+                    interpreted[k]
+                );
+            }
+            if p.n_outputs() == 1 {
+                let theirs = FwdOverRevEngine.hvp(&p, x, &v).unwrap();
+                assert!(
+                    same_bits(&ours[2], &theirs.derivative),
+                    "{name} at {x:?}: hvp {:?} vs fwd_over_rev {:?}",
+                    ours[2],
+                    theirs.derivative
+                );
+            }
         }
     }
     // Besides the traced point: zeros, a huge and an infinite coordinate,
@@ -251,16 +295,60 @@ fn loops_rolled_back_from_traced_problems_keep_bitwise_parity() {
         vec![point(n, 7), point(n, 1), vec![0.0; n], special, infinite]
     };
     for n in [10, 57, 300] {
-        check("rosenbrock", &Rosenbrock { n }, &point(n, 7), &points(n));
-        check("logsumexp", &LogSumExp { n }, &point(n, 7), &points(n));
+        check(
+            "rosenbrock",
+            &Rosenbrock { n },
+            &point(n, 7),
+            &points(n),
+            true,
+        );
+        check(
+            "logsumexp",
+            &LogSumExp { n },
+            &point(n, 7),
+            &points(n),
+            true,
+        );
     }
     check(
         "llsq",
         &LinearLeastSquares { n: 9, m: 40 },
         &point(9, 7),
         &points(9),
+        true,
     );
     let gmm = Gmm::new(3, 4, 20);
     let k = gmm.n_inputs();
-    check("gmm", &gmm, &point(k, 7), &points(k));
+    check("gmm", &gmm, &point(k, 7), &points(k), true);
+    // A step of more than 32 operations (RK4's is 54): a loop of the
+    // `H·v` programs only.
+    let rk4 = Unrolled(Rk4 { steps: 20, h: 0.01 });
+    check(
+        "rk4",
+        &rk4,
+        &Rk4::point(),
+        &points(Rk4::point().len()),
+        false,
+    );
+    let gru = Gru {
+        steps: 6,
+        hidden: 4,
+    };
+    let k = gru.point().len();
+    check("gru", &Unrolled(gru), &gru.point(), &points(k), true);
+}
+
+#[test]
+fn compiled_hvp_meets_the_zero_rule_through_the_interpreter() {
+    // At 0, √ has an infinite partial, and `0·y` sends it a zero adjoint:
+    // plain arithmetic makes 0·∞ = NaN, the rule (and forward over
+    // reverse) make it 0.
+    let p = Program::parse("input x\nc = const 0\ny = sqrt x\nz = mul c y\noutput z").unwrap();
+    let engine = SourceEngine {
+        options: AS_RECORDED_NATIVE,
+    };
+    let ours = engine.hvp(&p, &[0.0], &[1.0]).unwrap();
+    let theirs = FwdOverRevEngine.hvp(&p, &[0.0], &[1.0]).unwrap();
+    assert!(ours.derivative.iter().all(|d| !d.is_nan()), "{ours:?}");
+    assert!(same_bits(&ours.derivative, &theirs.derivative));
 }
