@@ -493,15 +493,43 @@ pub fn second(out: &Path, settings: &Settings) -> Result<()> {
         let mut grad = || keep(f.gradient(&x));
         let mut hv = || keep(f.hvp(&x, &v));
         let mut hess = || keep(f.hessian(&x));
-        let mut methods: Vec<(&str, &mut dyn FnMut())> =
-            vec![("gradient", &mut grad), ("hvp", &mut hv)];
+        // The source engine: compiled before the rounds (its H·v at the
+        // warm-up call), natively and for the interpreter.
+        let program = f.trace(&x);
+        let native = Compiled::new(&program, SourceOptions::default());
+        let interpreted = Compiled::new(
+            &program,
+            SourceOptions {
+                native: false,
+                ..SourceOptions::default()
+            },
+        );
+        let mut ws = Workspace::default();
+        let (mut value, mut gradient) = (Vec::new(), Vec::new());
+        let mut source_grad = || {
+            native.vjp_into(&mut ws, &x, &[1.0], &mut value, &mut gradient);
+            keep(&gradient);
+        };
+        let mut ws_hvp = Workspace::default();
+        let mut source_hv = || keep(native.gradient_and_hvp(&mut ws_hvp, &x, &[1.0], &v));
+        let mut ws_interpreted = Workspace::default();
+        let mut source_hv_interpreted =
+            || keep(interpreted.gradient_and_hvp(&mut ws_interpreted, &x, &[1.0], &v));
+        let mut methods: Vec<(&str, &mut dyn FnMut())> = vec![
+            ("gradient", &mut grad),
+            ("hvp", &mut hv),
+            ("source_gradient", &mut source_grad),
+            ("source_hvp", &mut source_hv),
+            ("source_hvp_interpreted", &mut source_hv_interpreted),
+        ];
         let small = x.len() <= 200;
         if small {
             methods.push(("hessian", &mut hess));
         }
         let t = compare(settings, &mut methods);
         let (g, h) = (t[0].1, t[1].1);
-        let hessian = small.then(|| t[2].1);
+        let (sg, sh, si) = (t[2].1, t[3].1, t[4].1);
+        let hessian = small.then(|| t[5].1);
         w.write(&SecondRow {
             problem: name.to_string(),
             n: x.len(),
@@ -510,8 +538,17 @@ pub fn second(out: &Path, settings: &Settings) -> Result<()> {
             hvp_over_gradient: h / g,
             hessian_seconds: hessian,
             hessian_over_gradient: hessian.map(|s| s / g),
+            source_gradient_seconds: Some(sg),
+            source_hvp_seconds: Some(sh),
+            source_hvp_interpreted_seconds: Some(si),
+            source_hvp_over_gradient: Some(sh / sg),
         })?;
-        eprintln!("  {name}: H·v / gradient = {:.2}", h / g);
+        eprintln!(
+            "  {name}: H·v / gradient = {:.2} (tape), {:.2} (source); source H·v interpreted / compiled = {:.2}",
+            h / g,
+            sh / sg,
+            si / sh
+        );
     }
     w.finish()?;
     Ok(())
@@ -525,6 +562,8 @@ pub trait DynSecond {
     fn hvp(&self, x: &[f64], v: &[f64]) -> Vec<f64>;
     /// The dense Hessian by n products.
     fn hessian(&self, x: &[f64]) -> Vec<f64>;
+    /// The program traced at `x`.
+    fn trace(&self, x: &[f64]) -> Program;
 }
 
 impl<F: Differentiable> DynSecond for F {
@@ -540,6 +579,9 @@ impl<F: Differentiable> DynSecond for F {
     }
     fn hessian(&self, x: &[f64]) -> Vec<f64> {
         hessian(self, x).unwrap_or_default()
+    }
+    fn trace(&self, x: &[f64]) -> Program {
+        adcheck_engines::trace(self, x)
     }
 }
 

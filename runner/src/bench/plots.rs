@@ -799,6 +799,7 @@ fn suspects(out: &Path) -> Result<Vec<(String, String, String)>> {
         let ratios = [
             ("hvp_over_gradient", Some(r.hvp_over_gradient)),
             ("hessian_over_gradient", r.hessian_over_gradient),
+            ("source_hvp_over_gradient", r.source_hvp_over_gradient),
         ];
         for (column, ratio) in ratios {
             if let Some(ratio) = ratio.filter(|&ratio| ratio < 1.0) {

@@ -170,6 +170,18 @@ pub struct SecondRow {
     /// Its ratio to one gradient.
     #[serde(serialize_with = "optional_ratio")]
     pub hessian_over_gradient: Option<f64>,
+    /// CPU seconds of the source engine's gradient (compiled once).
+    #[serde(serialize_with = "optional_seconds", default)]
+    pub source_gradient_seconds: Option<f64>,
+    /// CPU seconds of its H·v, the compiled tangent of the adjoint.
+    #[serde(serialize_with = "optional_seconds", default)]
+    pub source_hvp_seconds: Option<f64>,
+    /// The same H·v in the register interpreter.
+    #[serde(serialize_with = "optional_seconds", default)]
+    pub source_hvp_interpreted_seconds: Option<f64>,
+    /// The source engine's H·v over its gradient.
+    #[serde(serialize_with = "optional_ratio", default)]
+    pub source_hvp_over_gradient: Option<f64>,
 }
 
 impl BenchRow for SecondRow {
@@ -302,22 +314,40 @@ mod tests {
             hvp_over_gradient: 1.5,
             hessian_seconds: None,
             hessian_over_gradient: None,
+            source_gradient_seconds: Some(5e-4),
+            source_hvp_seconds: Some(1e-3),
+            source_hvp_interpreted_seconds: Some(3e-3),
+            source_hvp_over_gradient: Some(2.0),
         })
         .unwrap();
         w.finish().unwrap();
         let text = std::fs::read_to_string(dir.join("second.csv")).unwrap();
         assert_eq!(
             text,
-            "problem,n,gradient_seconds,hvp_seconds,hvp_over_gradient,hessian_seconds,hessian_over_gradient\n\
-             rk4,4,1.500000e-3,2.250000e-3,1.5000,,\n"
+            "problem,n,gradient_seconds,hvp_seconds,hvp_over_gradient,hessian_seconds,hessian_over_gradient,\
+             source_gradient_seconds,source_hvp_seconds,source_hvp_interpreted_seconds,source_hvp_over_gradient\n\
+             rk4,4,1.500000e-3,2.250000e-3,1.5000,,,5.000000e-4,1.000000e-3,3.000000e-3,2.0000\n"
         );
         let back = read::<SecondRow>(&dir).unwrap().unwrap();
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].hvp_over_gradient, 1.5);
         assert_eq!(back[0].hessian_seconds, None);
+        assert_eq!(back[0].source_hvp_interpreted_seconds, Some(3e-3));
         let (header, body) = cells(&back).unwrap();
         assert_eq!(header[0], "problem");
         assert_eq!(body[0][2], "1.500000e-3");
+        // A file written before the source columns still reads.
+        std::fs::write(
+            dir.join("second.csv"),
+            "problem,n,gradient_seconds,hvp_seconds,hvp_over_gradient,hessian_seconds,hessian_over_gradient\n\
+             rk4,4,1.500000e-3,2.250000e-3,1.5000,,\n",
+        )
+        .unwrap();
+        let old = read::<SecondRow>(&dir).unwrap().unwrap();
+        assert_eq!(
+            (old[0].hvp_seconds, old[0].source_hvp_seconds),
+            (2.25e-3, None)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
