@@ -87,6 +87,8 @@ impl Default for Options {
 /// Buffers reused across evaluations of compiled programs.
 #[derive(Debug, Default)]
 pub struct Workspace {
+    /// The native programs' frame.
+    #[cfg(feature = "jit")]
     frame: Vec<f64>,
     values: Vec<f64>,
     partials: Vec<f64>,

@@ -7,7 +7,7 @@
 use adcheck_engines::fwd_over_rev::FwdOverRevEngine;
 use adcheck_engines::reverse::ReverseEngine;
 use adcheck_engines::{Differentiable, Engine, Program};
-use adcheck_source::{native_code_available, Compiled, Options, SourceEngine, Workspace};
+use adcheck_source::{Compiled, Options, SourceEngine, Workspace};
 use adcheck_suites::generate::{case, GenConfig};
 
 /// The same bits, or NaN on both sides.
@@ -36,8 +36,9 @@ const AS_RECORDED_INTERPRETED: Options = Options {
 };
 
 #[test]
+#[cfg(feature = "jit")] // native code and its loops
 fn native_code_is_made_on_this_machine() {
-    assert!(native_code_available());
+    assert!(adcheck_source::native_code_available());
     let p = Program::parse("input x\ny = sin x\noutput y").unwrap();
     assert_eq!(
         Compiled::new(&p, Options::default()).why_interpreted(),
@@ -219,6 +220,7 @@ fn large_programs_cut_into_functions_keep_bitwise_parity() {
 }
 
 #[test]
+#[cfg(feature = "jit")] // native code and its loops
 fn loops_rolled_back_from_traced_problems_keep_bitwise_parity() {
     use adcheck_engines::stepped::Unrolled;
     use adcheck_suites::problems::{

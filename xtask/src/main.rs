@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Check the machine, then run the whole test suite (`cargo test --workspace`).
+    /// Check the machine, then run the whole test suite (`cargo test --workspace`, the plug-in crate's, the source engine without `jit`, the Python helper's).
     Test {
         /// Further arguments for `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -167,6 +167,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .context("running cargo")?;
             if !status.success() {
                 return Ok(build::exit_code(status.code()));
+            }
+            // The source engine built without `jit` (the README's
+            // fallback): its register interpreter runs every program.
+            let code = cargo(&[
+                "test".into(),
+                "-p".into(),
+                "adcheck-source".into(),
+                "--no-default-features".into(),
+            ])?;
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
             }
             // The Python helper's own tests (standard library only).
             Ok(if python::helper_tests()? {
