@@ -239,6 +239,16 @@ impl Graph {
     }
 }
 
+/// The argument an edge with partial slot `offset` (counted from its
+/// operation's first) reads: the slot's own position, but for a branch,
+/// whose two partials are its sides' (arguments 2 and 3).
+pub fn argument_of_slot(instr: &Instr, offset: usize) -> usize {
+    match instr {
+        Instr::Select(..) => offset + 2,
+        _ => offset,
+    }
+}
+
 /// How many partial slots a differentiated operation writes: one per
 /// argument, and two for a branch (taken side, other side).
 pub fn partial_count(instr: &Instr) -> u32 {

@@ -638,10 +638,7 @@ impl<'a> Emitter<'a, '_> {
 
     /// The argument position of `op`'s edge with partial slot `offset`.
     fn position_of(&self, op: &Op, offset: usize) -> usize {
-        match self.instr(op.i) {
-            Instr::Select(..) => offset + 2,
-            _ => offset,
-        }
+        crate::graph::argument_of_slot(self.instr(op.i), offset)
     }
 
     /// The dual adjoint of one operation: its adjoint times each dual

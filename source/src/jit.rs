@@ -1294,10 +1294,7 @@ impl<'a, 'b> Chunk<'a, 'b> {
 
     /// The argument position of `op`'s edge with partial slot `offset`.
     fn position_of(&self, op: &Op, offset: usize) -> usize {
-        match self.instr(op.i) {
-            Instr::Select(..) => offset + 2,
-            _ => offset,
-        }
+        crate::graph::argument_of_slot(self.instr(op.i), offset)
     }
 
     /// The adjoint program of one operation: its adjoint, read for the
