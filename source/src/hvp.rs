@@ -33,7 +33,7 @@
 
 use crate::abi;
 use crate::graph::Graph;
-use crate::jit::{groups, isa_for};
+use crate::jit::{groups, isa_for, CodeMemory};
 use crate::segments::{first_writes, segments, Loop, Segment};
 
 /// The longest iteration looked for: longer than the `f64` programs'
@@ -99,7 +99,8 @@ type PassFn = unsafe extern "C" fn(*mut f64);
 
 /// The compiled `H·v` programs of one graph.
 pub struct HvpNative {
-    module: Option<JITModule>,
+    /// The code the function pointers point into.
+    _code: CodeMemory,
     primal: Vec<PassFn>,
     /// In program order (run from the last).
     adjoint: Vec<PassFn>,
@@ -112,19 +113,6 @@ impl std::fmt::Debug for HvpNative {
         f.debug_struct("HvpNative")
             .field("functions", &(self.primal.len() + self.adjoint.len()))
             .finish()
-    }
-}
-
-impl Drop for HvpNative {
-    fn drop(&mut self) {
-        if let Some(module) = self.module.take() {
-            // SAFETY: the function pointers into this module die with
-            // `self`; nothing else holds them.
-            #[allow(unsafe_code)]
-            unsafe {
-                module.free_memory();
-            }
-        }
     }
 }
 
@@ -188,7 +176,8 @@ impl HvpNative {
             let code = module.get_finalized_function(id);
             // SAFETY: `code` is a finalized function of this module with
             // the signature declared above (one pointer; no result), kept
-            // alive as long as the `HvpNative` holds the module.
+            // alive as long as the `HvpNative` holds the module (its
+            // `CodeMemory`).
             #[allow(unsafe_code)]
             let f = unsafe { std::mem::transmute::<*const u8, PassFn>(code) };
             match sweep {
@@ -206,7 +195,7 @@ impl HvpNative {
             })
             .collect();
         Ok(HvpNative {
-            module: Some(module),
+            _code: CodeMemory::new(module),
             primal,
             adjoint,
             constants,

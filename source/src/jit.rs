@@ -152,7 +152,8 @@ pub enum Pass {
 /// holding the group's primal, adjoint and tangent programs (its second
 /// argument picks one), so a small program costs one function to compile.
 pub struct Native {
-    module: Option<JITModule>,
+    /// The code the function pointers point into.
+    _code: CodeMemory,
     chunks: Vec<ChunkFn>,
     constants: Vec<(usize, f64)>,
     unwritten_inputs: Vec<usize>,
@@ -170,11 +171,23 @@ impl std::fmt::Debug for Native {
     }
 }
 
-impl Drop for Native {
+/// Compiled code's memory, freed when this is dropped. Whoever holds one
+/// keeps the function pointers taken from its module beside it, in the
+/// same struct, and hands them to no one.
+pub(crate) struct CodeMemory(Option<JITModule>);
+
+impl CodeMemory {
+    /// Holds `module`'s finalized code until dropped.
+    pub(crate) fn new(module: JITModule) -> CodeMemory {
+        CodeMemory(Some(module))
+    }
+}
+
+impl Drop for CodeMemory {
     fn drop(&mut self) {
-        if let Some(module) = self.module.take() {
-            // SAFETY: the function pointers into this module die with
-            // `self`; nothing else holds them.
+        if let Some(module) = self.0.take() {
+            // SAFETY: the function pointers into this module are held only
+            // beside it (see the type's documentation) and die with it.
             #[allow(unsafe_code)]
             unsafe {
                 module.free_memory();
@@ -385,7 +398,7 @@ impl Native {
                 // SAFETY: `code` is a finalized function of this module with
                 // the signature declared above (a pointer, an i32, two
                 // pointers; no result), kept alive as long as the `Native`
-                // holds the module.
+                // holds the module (its `CodeMemory`).
                 #[allow(unsafe_code)]
                 unsafe {
                     std::mem::transmute::<*const u8, ChunkFn>(code)
@@ -403,7 +416,7 @@ impl Native {
             })
             .collect();
         Ok(Native {
-            module: Some(module),
+            _code: CodeMemory::new(module),
             chunks,
             constants,
             unwritten_inputs: (0..g.n_inputs()).filter(|&j| !written[j]).collect(),
