@@ -233,6 +233,18 @@ impl Graph {
             .count()
     }
 
+    /// Each constant's value (its index among all values) and number.
+    pub fn constants(&self) -> Vec<(usize, f64)> {
+        self.body
+            .iter()
+            .enumerate()
+            .filter_map(|(k, i)| match i {
+                Instr::Const(c) => Some((self.n_inputs + k, *c)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The edges of value `i`, in argument order.
     pub fn edges(&self, i: usize) -> &[Edge] {
         &self.edges[self.edge_start[i] as usize..self.edge_start[i + 1] as usize]

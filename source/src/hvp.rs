@@ -133,7 +133,6 @@ impl HvpNative {
         let mut fctx = FunctionBuilderContext::new();
         let pointer = module.target_config().pointer_type();
         let call_conv = module.isa().default_call_conv();
-        let n = g.n_inputs();
         let (first, _) = first_writes(g);
         let mut ids = Vec::new();
         for group in groups(segments(g, &first, MAX_PERIOD)) {
@@ -185,15 +184,7 @@ impl HvpNative {
                 Sweep::Adjoint => adjoint.push(f),
             }
         }
-        let constants = g
-            .body()
-            .iter()
-            .enumerate()
-            .filter_map(|(k, i)| match i {
-                Instr::Const(c) => Some((n + k, *c)),
-                _ => None,
-            })
-            .collect();
+        let constants = g.constants();
         Ok(HvpNative {
             _code: CodeMemory::new(module),
             primal,

@@ -405,16 +405,7 @@ impl Native {
                 }
             })
             .collect();
-        let n = g.n_inputs();
-        let constants = g
-            .body()
-            .iter()
-            .enumerate()
-            .filter_map(|(k, i)| match i {
-                Instr::Const(c) => Some((n + k, *c)),
-                _ => None,
-            })
-            .collect();
+        let constants = g.constants();
         Ok(Native {
             _code: CodeMemory::new(module),
             chunks,
