@@ -17,9 +17,11 @@
 //! gives zero. Each differs from the interpreter only in a zero's sign
 //! unless one factor is infinite or NaN; then the product is NaN, which
 //! survives every later sum and product into the answer, and the caller
-//! runs the interpreter. Adjoints start at `+0` here as there, so an
-//! answer without NaN is the interpreter's bit for bit once `+ 0.0` has
-//! made a `−0` the interpreter's `+0`.
+//! runs the interpreter. The first write into an adjoint (the edge
+//! [`first_writes`] names) stores what the interpreter adds to `+0`, so
+//! no adjoint is zeroed; that too changes at most a zero's sign. An answer
+//! without NaN is the interpreter's bit for bit once `+ 0.0` has made a
+//! `−0` the interpreter's `+0`.
 //!
 //! A loop found in the trace ([`crate::segments`]) is compiled once as a
 //! native loop, as in the `f64` programs, so the code is as long as the
@@ -108,6 +110,10 @@ pub struct HvpNative {
     /// In program order (run from the last).
     adjoint: Vec<PassFn>,
     constants: Vec<(usize, f64)>,
+    /// Differentiated outputs, whose adjoints the seed starts.
+    seeded: Vec<usize>,
+    /// Inputs no edge writes an adjoint into (their derivatives are 0).
+    unwritten_inputs: Vec<usize>,
     layout: HvpLayout,
 }
 
@@ -136,7 +142,7 @@ impl HvpNative {
         let mut fctx = FunctionBuilderContext::new();
         let pointer = module.target_config().pointer_type();
         let call_conv = module.isa().default_call_conv();
-        let (first, _) = first_writes(g);
+        let (first, written) = first_writes(g);
         let mut ids = Vec::new();
         for group in groups(segments(g, &first, MAX_PERIOD)) {
             for sweep in [Sweep::Primal, Sweep::Adjoint] {
@@ -158,6 +164,7 @@ impl HvpNative {
                         pointer,
                         call_conv,
                         g,
+                        first: &first,
                         layout: &layout,
                         signatures: HashMap::new(),
                         counter: None,
@@ -190,11 +197,21 @@ impl HvpNative {
             }
         }
         let constants = g.constants();
+        let mut seeded: Vec<usize> = g
+            .outputs()
+            .iter()
+            .map(|&o| o as usize)
+            .filter(|&o| g.is_differentiated(o))
+            .collect();
+        seeded.sort_unstable();
+        seeded.dedup();
         Ok(HvpNative {
             _code: CodeMemory::new(module),
             primal,
             adjoint,
             constants,
+            seeded,
+            unwritten_inputs: (0..g.n_inputs()).filter(|&j| !written[j]).collect(),
             layout,
         })
     }
@@ -237,7 +254,12 @@ impl HvpNative {
         };
         self.primal.iter().for_each(|f| run(f, frame));
         let a = self.layout.adjoints;
-        frame[a..a + 2 * g.n_values()].fill(0.0);
+        // Only adjoints nothing stores into start at zero: the seeded
+        // ones (the sweep adds into them) and the unwritten inputs'.
+        for &j in self.seeded.iter().chain(&self.unwritten_inputs) {
+            frame[a + 2 * j] = 0.0;
+            frame[a + 2 * j + 1] = 0.0;
+        }
         for (&o, &w) in g.outputs().iter().zip(u) {
             let o = o as usize;
             if g.is_differentiated(o) {
@@ -306,6 +328,9 @@ struct Emitter<'a, 'b> {
     pointer: types::Type,
     call_conv: CallConv,
     g: &'a Graph,
+    /// Per edge, whether it writes its parent's adjoint first (a store,
+    /// not an addition: no adjoint is zeroed).
+    first: &'a [bool],
     layout: &'a HvpLayout,
     signatures: HashMap<&'static str, SigRef>,
     /// The loop counter, inside a loop.
@@ -728,14 +753,22 @@ impl<'a> Emitter<'a, '_> {
             Instr::Binary(BinaryOp::Mul, [a, b]) => Some(a == b),
             _ => None,
         };
-        for e in self.g.edges(i) {
-            let offset = e.slot as usize - start;
+        for e in self.g.edge_range(i) {
+            let offset = self.g.all_edges()[e].slot as usize - start;
             let parent = self.adjoint_of(self.arg(op, self.position_of(op, offset)));
+            let first = self.first[e];
             // The product, and whether it is subtracted: `q + (−x)` is
             // `q − x` exactly.
             let (re, eps, minus) = match constant {
-                // The interpreter skips a zero partial.
-                Some(c) if c[offset] == 0.0 => continue,
+                // The interpreter skips a zero partial; a first write
+                // still has to store.
+                Some(c) if c[offset] == 0.0 => {
+                    if first {
+                        let zero = self.f64(0.0);
+                        self.store_pair((zero, zero), parent);
+                    }
+                    continue;
+                }
                 // `c · (ar, ae)`: the product's `ar · 0` is left out, a
                 // zero the interpreter's rule gives too; `1 ·`, `−1 ·` and
                 // `2 ·` are exactly the value, its negation and its sum
@@ -767,11 +800,19 @@ impl<'a> Emitter<'a, '_> {
                     (re, self.b.ins().fadd(left, right), false)
                 }
             };
-            let (qr, qe) = self.pair(parent);
-            let sum = if minus {
-                (self.b.ins().fsub(qr, re), self.b.ins().fsub(qe, eps))
+            // A first write stores what the interpreter adds to `+0`: the
+            // same but for a zero's sign (see the module's documentation).
+            let sum = if first && minus {
+                (self.b.ins().fneg(re), self.b.ins().fneg(eps))
+            } else if first {
+                (re, eps)
             } else {
-                (self.b.ins().fadd(qr, re), self.b.ins().fadd(qe, eps))
+                let (qr, qe) = self.pair(parent);
+                if minus {
+                    (self.b.ins().fsub(qr, re), self.b.ins().fsub(qe, eps))
+                } else {
+                    (self.b.ins().fadd(qr, re), self.b.ins().fadd(qe, eps))
+                }
             };
             self.store_pair(sum, parent);
         }

@@ -18,7 +18,7 @@ use crate::graph::Graph;
 use adcheck_engines::Instr;
 
 /// The longest iteration the `f64` programs look for: no longer than the
-/// window a value stays in a register ([`crate::jit`]), as a loop's
+/// window a value stays in a register (`jit.rs`), as a loop's
 /// carried values must stay in registers through a whole iteration.
 pub const MAX_PERIOD: usize = 32;
 /// The fewest iterations worth a loop.
