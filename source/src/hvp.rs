@@ -824,10 +824,22 @@ mod tests {
     use super::*;
     use adcheck_engines::{trace, Differentiable, Program, Scalar};
 
-    /// `Σ xᵢ³`: a loop in the trace, with `H = diag(6x)`.
-    struct SumOfCubes(usize);
+    /// `Σᵢ term(xᵢ)` over `n` inputs: a loop in the trace.
+    struct Summed(usize, Term);
 
-    impl Differentiable for SumOfCubes {
+    enum Term {
+        /// `xᵢ³`, with `H = diag(6x)`.
+        Cube,
+        /// `(xᵢ + 1)·xₘ`, `m` the middle: `xₘ` is read at a fixed place by
+        /// every iteration and at the moving one by iteration `m`, whose
+        /// two operations both add into its adjoint. The loop search
+        /// leaves iteration `m` out of the loop (no value named through
+        /// two strides), which is what lets registers hold a place under
+        /// one name only.
+        PlusOneTimesMiddle,
+    }
+
+    impl Differentiable for Summed {
         fn n_inputs(&self) -> usize {
             self.0
         }
@@ -837,18 +849,22 @@ mod tests {
         fn eval<S: Scalar>(&self, x: &[S]) -> Vec<S> {
             let mut total = S::from_f64(0.0);
             for v in x {
-                total = total + v.clone() * v.clone() * v.clone();
+                total = total
+                    + match self.1 {
+                        Term::Cube => v.clone() * v.clone() * v.clone(),
+                        Term::PlusOneTimesMiddle => {
+                            (v.clone() + S::from_f64(1.0)) * x[self.0 / 2].clone()
+                        }
+                    };
             }
             vec![total]
         }
     }
 
-    #[test]
-    fn a_looped_program_is_answered_natively_with_its_second_derivative() {
-        let n = 200;
-        let x: Vec<f64> = (0..n).map(|i| 0.5 + i as f64 / 64.0).collect();
-        let v: Vec<f64> = (0..n).map(|i| 1.0 - i as f64 / 128.0).collect();
-        let g = Graph::build(&trace(&SumOfCubes(n), &x), true);
+    /// `f`'s primal, gradient and `H·v` at `x` (seed `u`) by native code
+    /// with at least one loop.
+    fn natively_with_a_loop(f: &Summed, x: &[f64], u: f64, v: &[f64]) -> [Vec<f64>; 3] {
+        let g = Graph::build(&trace(f, x), true);
         let (first, _) = first_writes(&g);
         assert!(
             segments(&g, &first, MAX_PERIOD)
@@ -856,10 +872,18 @@ mod tests {
                 .any(|s| matches!(s, Segment::Loop(_))),
             "the trace has a loop to compile"
         );
-        let native = HvpNative::compile(&g).unwrap();
-        let [primal, gradient, hvp] = native
-            .evaluate(&g, &mut Vec::new(), &x, &[2.0], &v)
-            .expect("no NaN here: the native code answers");
+        HvpNative::compile(&g)
+            .unwrap()
+            .evaluate(&g, &mut Vec::new(), x, &[u], v)
+            .expect("no NaN here: the native code answers")
+    }
+
+    #[test]
+    fn a_looped_program_is_answered_natively_with_its_second_derivative() {
+        let n = 200;
+        let x: Vec<f64> = (0..n).map(|i| 0.5 + i as f64 / 64.0).collect();
+        let v: Vec<f64> = (0..n).map(|i| 1.0 - i as f64 / 128.0).collect();
+        let [primal, gradient, hvp] = natively_with_a_loop(&Summed(n, Term::Cube), &x, 2.0, &v);
         let cubes: f64 = x.iter().map(|a| a * a * a).sum();
         assert!((primal[0] - cubes).abs() <= 1e-12 * cubes);
         for i in 0..n {
@@ -869,46 +893,13 @@ mod tests {
         }
     }
 
-    /// `Σᵢ (xᵢ + 1)·xₘ` with `m` the middle: `xₘ` is read at a fixed place
-    /// by every iteration and at the moving one by iteration `m`, whose two
-    /// operations both add into its adjoint. The loop search leaves
-    /// iteration `m` out of the loop (no value named through two strides),
-    /// which is what lets registers hold a place under one name only.
-    struct TimesTheMiddle(usize);
-
-    impl Differentiable for TimesTheMiddle {
-        fn n_inputs(&self) -> usize {
-            self.0
-        }
-        fn n_outputs(&self) -> usize {
-            1
-        }
-        fn eval<S: Scalar>(&self, x: &[S]) -> Vec<S> {
-            let mut total = S::from_f64(0.0);
-            for v in x {
-                total = total + (v.clone() + S::from_f64(1.0)) * x[self.0 / 2].clone();
-            }
-            vec![total]
-        }
-    }
-
     #[test]
     fn a_value_a_loop_reads_two_ways_gets_both_adjoints() {
         let (n, m) = (100, 50);
         let x: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64).collect();
         let v: Vec<f64> = (0..n).map(|i| 2.0 - (i % 5) as f64).collect();
-        let g = Graph::build(&trace(&TimesTheMiddle(n), &x), true);
-        let (first, _) = first_writes(&g);
-        assert!(
-            segments(&g, &first, MAX_PERIOD)
-                .iter()
-                .any(|s| matches!(s, Segment::Loop(_))),
-            "the trace has a loop to compile"
-        );
-        let native = HvpNative::compile(&g).unwrap();
-        let [_, gradient, hvp] = native
-            .evaluate(&g, &mut Vec::new(), &x, &[1.0], &v)
-            .expect("no NaN here: the native code answers");
+        let f = Summed(n, Term::PlusOneTimesMiddle);
+        let [_, gradient, hvp] = natively_with_a_loop(&f, &x, 1.0, &v);
         // f = xₘ·Σᵢ(xᵢ + 1): ∂f/∂xₘ = Σᵢ(xᵢ + 1) + xₘ, ∂f/∂xᵢ = xₘ; H·v is
         // 2vₘ + Σᵢ≠ₘ vᵢ at m and vₘ elsewhere (small integers: exact).
         let others = |w: &[f64]| w.iter().sum::<f64>() - w[m];
