@@ -1565,7 +1565,7 @@ const CASES_AHEAD: usize = 4096;
 /// keeps nothing: `sink(e, outcome)` receives each case's outcome for the
 /// engine at index `e`, in the canonical order (case by case; for each
 /// case, engine by engine), as soon as every case before it is done. The
-/// cases are judged in parallel, at most [`CASES_AHEAD`] ahead of the
+/// cases are judged in parallel, at most 4,096 (`CASES_AHEAD`) ahead of the
 /// sink, so memory does not grow with the number of cases; the sink runs
 /// on the calling thread.
 pub fn run_streaming(
