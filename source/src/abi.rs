@@ -56,10 +56,12 @@ pub unsafe extern "C" fn logsumexp(xs: *const f64, len: usize, partials: *mut f6
 /// tangent]`, in the type the interpreter runs the adjoint program in.
 type Pair = Dual<Strict<f64>>;
 
-fn pair(at: &[f64; 2]) -> Pair {
+/// The pair at the start of `at`.
+fn pair(at: &[f64]) -> Pair {
     Dual::new(at[0], Strict(at[1]))
 }
 
+/// `d` into the start of `at`.
 fn put(d: Pair, at: &mut [f64]) {
     at[0] = d.re;
     at[1] = d.eps.0;
@@ -125,10 +127,7 @@ pub unsafe extern "C" fn dual_logsumexp(
             std::slice::from_raw_parts_mut(partials, 2 * len),
         )
     };
-    let args: Vec<Pair> = xs
-        .chunks_exact(2)
-        .map(|x| Dual::new(x[0], Strict(x[1])))
-        .collect();
+    let args: Vec<Pair> = xs.chunks_exact(2).map(pair).collect();
     let v = conventions::logsumexp(&args, |i, d| put(d, &mut partials[2 * i..]));
     put(v, value);
 }
